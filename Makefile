@@ -1,0 +1,36 @@
+# One command each: `make run` starts the system, `make test` runs every test tier.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run up down test test-unit test-integration test-e2e venv
+
+venv: $(STAMP)
+
+# The venv is (re)built whenever the pinned requirements change.
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) scripts/stack.py run
+
+up: $(STAMP)
+	$(PY) scripts/stack.py up
+
+down:
+	$(PY) scripts/stack.py down
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+test-unit: $(STAMP)
+	$(PY) -m pytest tests/unit
+
+test-integration: $(STAMP)
+	$(PY) -m pytest tests/integration
+
+test-e2e: $(STAMP)
+	$(PY) -m pytest tests/e2e

@@ -1,0 +1,146 @@
+"""The error hierarchy every service raises and the gateway maps to HTTP.
+
+Each class carries its HTTP status and a stable error code. Every subclass is
+registered with nameko's exception registry, so an error raised inside a
+service reaches the RPC caller as the same class (not a generic RemoteError),
+and the gateway maps it once, by ``isinstance``.
+"""
+import json
+
+from nameko.exceptions import get_module_path, registry
+
+
+class ServiceError(Exception):
+    """Base of all errors that are part of the API contract."""
+
+    status = 500
+    code = "INTERNAL_ERROR"
+    default_message = "Internal server error."
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        registry[get_module_path(cls)] = cls
+
+    def __init__(self, message=None, details=None):
+        self.message = message or self.default_message
+        # nameko stringifies every non-container exception argument on the
+        # wire; carrying details as JSON keeps numbers and nulls intact.
+        if isinstance(details, str):
+            details = json.loads(details)
+        self.details = details or {}
+        super().__init__(self.message, json.dumps(self.details))
+
+    def __str__(self):
+        return self.message
+
+    def to_dict(self):
+        return {"error": self.code, "message": self.message, "details": self.details}
+
+
+registry[get_module_path(ServiceError)] = ServiceError
+
+
+class BadRequest(ServiceError):
+    status = 400
+    code = "BAD_REQUEST"
+    default_message = "The request is malformed."
+
+
+class ValidationFailed(BadRequest):
+    code = "VALIDATION_FAILED"
+    default_message = "The request has invalid fields."
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "NOT_FOUND"
+    default_message = "Not found."
+    resource = "Record"
+
+    @classmethod
+    def for_id(cls, record_id):
+        return cls(f"{cls.resource} {record_id} does not exist.", {"id": str(record_id)})
+
+
+class RouteNotFound(NotFound):
+    code = "ROUTE_NOT_FOUND"
+    default_message = "No such route."
+
+
+class ProductNotFound(NotFound):
+    code = "PRODUCT_NOT_FOUND"
+    default_message = "Product not found."
+    resource = "Product"
+
+
+class CustomerNotFound(NotFound):
+    code = "CUSTOMER_NOT_FOUND"
+    default_message = "Customer not found."
+    resource = "Customer"
+
+
+class OrderNotFound(NotFound):
+    code = "ORDER_NOT_FOUND"
+    default_message = "Order not found."
+    resource = "Order"
+
+
+class ShipmentNotFound(NotFound):
+    code = "SHIPMENT_NOT_FOUND"
+    default_message = "Shipment not found."
+    resource = "Shipment"
+
+
+class MethodNotAllowed(ServiceError):
+    status = 405
+    code = "METHOD_NOT_ALLOWED"
+    default_message = "Method not allowed on this route."
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "CONFLICT"
+    default_message = "The request conflicts with the current state."
+
+
+class EmailAlreadyExists(Conflict):
+    code = "EMAIL_ALREADY_EXISTS"
+    default_message = "A customer with this email already exists."
+
+
+class InsufficientStock(Conflict):
+    code = "INSUFFICIENT_STOCK"
+    default_message = "Not enough stock."
+
+
+class InvalidOrderTransition(Conflict):
+    code = "INVALID_ORDER_TRANSITION"
+    default_message = "The order cannot change to that status."
+
+
+class Unprocessable(ServiceError):
+    status = 422
+    code = "UNPROCESSABLE"
+    default_message = "The request refers to something that does not exist."
+
+
+class UnknownCustomer(Unprocessable):
+    code = "UNKNOWN_CUSTOMER"
+    default_message = "The customer does not exist."
+
+
+class UnknownProduct(Unprocessable):
+    code = "UNKNOWN_PRODUCT"
+    default_message = "A product does not exist."
+
+
+class ServiceUnavailable(ServiceError):
+    status = 503
+    code = "SERVICE_UNAVAILABLE"
+    default_message = "A service is unavailable; try again later."
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
+    default_message = "The request body is too large."

@@ -1,0 +1,155 @@
+"""Schema building blocks shared by the services: money, ids, paging."""
+import math
+import re
+from decimal import Decimal, InvalidOperation
+
+from bson import ObjectId
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+
+from common.errors import ValidationFailed
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+CENT = Decimal("0.01")
+MAX_MONEY = Decimal("1000000000")
+
+_MONEY_TEXT = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
+
+
+class Money(fields.Field):
+    """Exact money: loads a JSON number or a decimal string, dumps "19.99".
+
+    Never a binary float: a JSON number is read back through its shortest
+    repr, which is exact for every amount with two decimals in range.
+    """
+
+    default_error_messages = {
+        "invalid": "Must be a decimal amount like 19.99 (a number or a string).",
+        "precision": "At most 2 decimal places.",
+        "range": "Must be between 0 and 1000000000.",
+    }
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise self.make_error("invalid")
+            value = repr(value)
+        if isinstance(value, int):
+            value = str(value)
+        if isinstance(value, Decimal):
+            value = str(value)
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        text = value.strip()
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            raise self.make_error("invalid") from None
+        if not amount.is_finite():
+            raise self.make_error("invalid")
+        if amount != amount.quantize(CENT):
+            raise self.make_error("precision")
+        if amount < 0 or amount > MAX_MONEY:
+            raise self.make_error("range")
+        return amount.quantize(CENT)
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return str(Decimal(str(value)).quantize(CENT))
+
+
+class ObjectIdString(fields.String):
+    """A MongoDB ObjectId given as its 24-character hex string."""
+
+    default_error_messages = {"invalid_id": "Not a valid id."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not is_object_id(text):
+            raise self.make_error("invalid_id")
+        return text
+
+
+class StrictString(fields.String):
+    """A string that is stripped, so "  " counts as empty."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return super()._deserialize(value, attr, data, **kwargs).strip()
+
+
+class StrictInteger(fields.Integer):
+    """An integer that refuses true/false, 1.5 and "1" (JSON gives real ints)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+def is_object_id(value):
+    return isinstance(value, str) and len(value) == 24 and ObjectId.is_valid(value)
+
+
+class RecordSchema(Schema):
+    """Base for documents the services store: ignores read-only fields on input.
+
+    Input never carries ``id``, ``created_at`` or ``updated_at``: a client that
+    echoes a document back gets them silently dropped, as the API promises.
+    """
+
+    READ_ONLY = ("id", "_id", "created_at", "updated_at")
+
+    id = fields.String(dump_only=True)
+    created_at = fields.DateTime(dump_only=True, format="iso")
+    updated_at = fields.DateTime(dump_only=True, format="iso")
+
+    @pre_load
+    def drop_read_only(self, data, **kwargs):
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in self.READ_ONLY}
+        return data
+
+
+class PageSchema(Schema):
+    """Paging parameters of every list call; the gateway passes query strings."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    page_size = fields.Integer(
+        load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE)
+    )
+
+
+def load(schema, data, **kwargs):
+    """Validate ``data`` with ``schema`` or raise ValidationFailed with field errors."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("The body must be a JSON object.")
+    try:
+        return schema.load(data, **kwargs)
+    except ValidationError as exc:
+        raise ValidationFailed(details=exc.normalized_messages()) from None
+
+
+def load_changes(schema, data, partial):
+    """Fields for an update: all editable ones, or with ``partial`` at least one."""
+    fields = load(schema, data, partial=partial)
+    if not fields:
+        raise ValidationFailed("Nothing to update: give at least one field.")
+    return fields
+
+
+def given(**params):
+    """The keyword arguments a caller actually passed (RPC methods default them to None)."""
+    return {name: value for name, value in params.items() if value is not None}
+
+
+def page_of(items, total, page):
+    return {"items": items, "total": total, "page": page["page"], "page_size": page["page_size"]}

@@ -1,0 +1,159 @@
+"""What every service's storage module builds on.
+
+``Storage`` is the nameko dependency provider: nameko-mongodb's MongoDatabase
+(one database per service, named after it, at ``MONGODB_CONNECTION_URL``)
+that hands each worker the service's own store object instead of the raw
+database, and creates the store's indexes when the service starts.
+"""
+import datetime
+import re
+
+from bson import Decimal128, ObjectId
+from nameko_mongodb import MongoDatabase
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+
+from common.schemas import is_object_id
+
+
+class Storage(MongoDatabase):
+    def __init__(self, store_cls):
+        super().__init__(on_after_setup=self._create_indexes)
+        self.store_cls = store_cls
+
+    @staticmethod
+    def _create_indexes(provider):
+        provider.store_cls(provider.db).create_indexes()
+
+    def get_dependency(self, worker_ctx):
+        return self.store_cls(self.db)
+
+
+class Store:
+    """Base of a service's store: plain methods over its own database."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def create_indexes(self):
+        """Indexes the store relies on; idempotent, run at service start."""
+
+    def ping(self):
+        self.db.command("ping")
+
+
+class RecordStore(Store):
+    """Create, read, update, delete and page through one collection of records.
+
+    A subclass names its ``collection``, the NotFound error for a missing id,
+    the ``hidden`` fields never returned, and may convert fields on their way
+    in (``to_stored``).
+    """
+
+    collection = None
+    not_found = None
+    hidden = ()
+
+    @property
+    def records(self):
+        return self.db[self.collection]
+
+    @property
+    def projection(self):
+        return {field: 0 for field in self.hidden} or None
+
+    def to_stored(self, fields):
+        return fields
+
+    def create(self, fields):
+        moment = now()
+        document = {**self.to_stored(fields), "created_at": moment, "updated_at": moment}
+        self.records.insert_one(document)
+        return from_document({k: v for k, v in document.items() if k not in self.hidden})
+
+    def get(self, record_id):
+        return self._found(self.records.find_one({"_id": self._oid(record_id)}, self.projection), record_id)
+
+    def update(self, record_id, fields):
+        document = self.records.find_one_and_update(
+            {"_id": self._oid(record_id)},
+            {"$set": {**self.to_stored(fields), "updated_at": now()}},
+            projection=self.projection,
+            return_document=ReturnDocument.AFTER,
+        )
+        return self._found(document, record_id)
+
+    def delete(self, record_id):
+        if not self.records.delete_one({"_id": self._oid(record_id)}).deleted_count:
+            raise self.not_found.for_id(record_id)
+
+    def page(self, query, sort, page):
+        """One page of the records matching ``query``, sorted by ``sort`` ("-field" descends)."""
+        direction = DESCENDING if sort.startswith("-") else ASCENDING
+        skip, limit = page_bounds(page)
+        cursor = (
+            self.records.find(query, self.projection)
+            .sort([(sort.lstrip("-"), direction), ("_id", direction)])
+            .skip(skip)
+            .limit(limit)
+        )
+        return [from_document(d) for d in cursor], self.records.count_documents(query)
+
+    def create_sort_indexes(self, fields):
+        for field in fields:
+            self.records.create_index([(field, ASCENDING), ("_id", ASCENDING)])
+
+    def _oid(self, record_id):
+        oid = object_id_or_none(record_id)
+        if oid is None:
+            raise self.not_found.for_id(record_id)
+        return oid
+
+    def _found(self, document, record_id):
+        if document is None:
+            raise self.not_found.for_id(record_id)
+        return from_document(document)
+
+
+def now():
+    # MongoDB keeps milliseconds; truncating here makes what we return equal
+    # to what a later read returns.
+    moment = datetime.datetime.now(datetime.timezone.utc)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def object_id_or_none(value):
+    """The ObjectId for an id string, or None when it cannot be one."""
+    return ObjectId(value) if is_object_id(value) else None
+
+
+def from_document(document):
+    """A stored document as the services return it: ``id`` string, aware UTC times."""
+    if document is None:
+        return None
+    result = {key: _from_bson(value) for key, value in document.items() if key != "_id"}
+    result["id"] = str(document["_id"])
+    return result
+
+
+def _from_bson(value):
+    if isinstance(value, Decimal128):
+        return value.to_decimal()
+    if isinstance(value, datetime.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=datetime.timezone.utc)
+    if isinstance(value, dict):
+        return {key: _from_bson(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_from_bson(item) for item in value]
+    return value
+
+
+def matching_text(text, fields):
+    """A query for records whose ``fields`` contain ``text``, literally and ignoring case."""
+    if not text:
+        return {}
+    pattern = {"$regex": re.escape(text), "$options": "i"}
+    return {"$or": [{field: pattern} for field in fields]}
+
+
+def page_bounds(page):
+    return (page["page"] - 1) * page["page_size"], page["page_size"]

@@ -1,0 +1,42 @@
+"""The customers service: who buys."""
+# Imported as a module: `nameko run <module>` would take a HealthCheck in the
+# module's namespace for a service of its own.
+from common import health
+from common.rpc import rpc
+from common.schemas import given, load, load_changes, page_of
+from common.storage import Storage
+from customers.schemas import CustomerQuerySchema, CustomerSchema
+from customers.storage import CustomerStore
+
+customers = CustomerSchema()
+many_customers = CustomerSchema(many=True)
+
+
+class CustomersService(health.HealthCheck):
+    name = "customers"
+
+    store = Storage(CustomerStore)
+
+    @rpc
+    def list(self, page=None, page_size=None, q=None):
+        query = load(CustomerQuerySchema(), given(page=page, page_size=page_size, q=q))
+        found, total = self.store.search(query["q"], query)
+        return page_of(many_customers.dump(found), total, query)
+
+    @rpc
+    def get(self, customer_id):
+        return customers.dump(self.store.get(customer_id))
+
+    @rpc
+    def create(self, data):
+        return customers.dump(self.store.create(load(customers, data)))
+
+    @rpc
+    def update(self, customer_id, data, partial=False):
+        """Replace the editable fields, or with ``partial`` change only those given."""
+        fields = load_changes(customers, data, partial)
+        return customers.dump(self.store.update(customer_id, fields))
+
+    @rpc
+    def delete(self, customer_id):
+        self.store.delete(customer_id)

@@ -1,0 +1,109 @@
+"""nameko's ``@http`` speaking JSON: bodies in, documents and errors out.
+
+Stock nameko answers every error as text/plain (400 for expected exceptions,
+500 with the exception text otherwise) and unknown routes as HTML. Here every
+response is JSON; a ServiceError maps to its own status and code, and anything
+else is a 500 that says nothing about its cause (the traceback goes to the
+log, not to the client).
+"""
+import json
+
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
+from werkzeug.wrappers import Request, Response
+
+from common.errors import (
+    BadRequest,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    RouteNotFound,
+    ServiceError,
+)
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def json_response(payload, status=200, headers=None):
+    return Response(json.dumps(payload), status=status, headers=headers, mimetype="application/json")
+
+
+def error_response(error):
+    return json_response(error.to_dict(), status=error.status)
+
+
+def created(document, collection_path):
+    return json_response(document, 201, {"Location": f"{collection_path}/{document['id']}"})
+
+
+def no_content():
+    return Response(status=204)
+
+
+def read_json(request):
+    """The request body as a JSON object, or BadRequest / PayloadTooLarge."""
+    request.max_content_length = MAX_BODY_BYTES
+    try:
+        text = request.get_data(as_text=True)
+    except RequestEntityTooLarge:
+        raise PayloadTooLarge(f"The body must be at most {MAX_BODY_BYTES} bytes.") from None
+    try:
+        body = json.loads(text, parse_constant=_reject_constant)
+    except ValueError as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object.")
+    return body
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not a number")
+
+
+def query_params(request, *names):
+    """The named query parameters that are present, as strings."""
+    return {name: request.args[name] for name in names if name in request.args}
+
+
+class JsonWebServer(WebServer):
+    def get_wsgi_app(self):
+        return _JsonRoutingApp(self)
+
+
+class _JsonRoutingApp(WsgiApp):
+    """nameko's WSGI app, with routing errors (unknown path, wrong method) as JSON."""
+
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            provider, request.path_values = adapter.match()
+        except NotFound:
+            response = error_response(RouteNotFound(f"No route for {request.path}."))
+        except WerkzeugMethodNotAllowed as exc:
+            allowed = sorted(exc.valid_methods or ())
+            error = MethodNotAllowed(f"{request.method} is not allowed here.", {"allowed": allowed})
+            response = error_response(error)
+            response.headers["Allow"] = ", ".join(allowed)
+        except HTTPException as exc:
+            response = exc
+        else:
+            response = provider.handle_request(request)
+        return response(environ, start_response)
+
+
+class JsonHttpRequestHandler(HttpRequestHandler):
+    server = JsonWebServer()
+
+    def __init__(self, method, url, **kwargs):
+        kwargs.setdefault("expected_exceptions", ServiceError)
+        super().__init__(method, url, **kwargs)
+
+    def response_from_exception(self, exc):
+        if isinstance(exc, ServiceError):
+            return error_response(exc)
+        return error_response(ServiceError())
+
+
+http = JsonHttpRequestHandler.decorator

@@ -1,0 +1,87 @@
+"""The gateway: the single REST entry point, turning routes into RPC calls."""
+import eventlet
+
+from common.rpc import RpcClient
+from gateway.http import created, http, json_response, no_content, query_params, read_json
+
+# The health check must answer fast even when a service hangs.
+HEALTH_TIMEOUT_SECONDS = 2.0
+
+
+class GatewayService:
+    name = "gateway"
+
+    product = RpcClient("product")
+    customers = RpcClient("customers")
+
+    checked_services = ("product", "customers")
+
+    @http("GET", "/health")
+    def health(self, request):
+        pool = eventlet.GreenPool(len(self.checked_services))
+        states = dict(zip(self.checked_services, pool.imap(self._ping, self.checked_services)))
+        healthy = all(state == "ok" for state in states.values())
+        return json_response(
+            {"status": "ok" if healthy else "unavailable", "services": states},
+            200 if healthy else 503,
+        )
+
+    def _ping(self, service_name):
+        try:
+            return getattr(self, service_name).ping.with_timeout(HEALTH_TIMEOUT_SECONDS)()
+        except Exception:  # whatever the failure, health reports it rather than raising
+            return "unavailable"
+
+    # products
+
+    @http("GET", "/products")
+    def list_products(self, request):
+        return json_response(self.product.list(**query_params(request, "page", "page_size", "q", "sort")))
+
+    @http("POST", "/products")
+    def create_product(self, request):
+        return created(self.product.create(read_json(request)), "/products")
+
+    @http("GET", "/products/<product_id>")
+    def get_product(self, request, product_id):
+        return json_response(self.product.get(product_id))
+
+    @http("PUT", "/products/<product_id>")
+    def replace_product(self, request, product_id):
+        return json_response(self.product.update(product_id, read_json(request)))
+
+    @http("PATCH", "/products/<product_id>")
+    def update_product(self, request, product_id):
+        return json_response(self.product.update(product_id, read_json(request), partial=True))
+
+    @http("DELETE", "/products/<product_id>")
+    def delete_product(self, request, product_id):
+        self.product.delete(product_id)
+        return no_content()
+
+    # customers
+
+    @http("GET", "/customers")
+    def list_customers(self, request):
+        return json_response(self.customers.list(**query_params(request, "page", "page_size", "q")))
+
+    @http("POST", "/customers")
+    def create_customer(self, request):
+        return created(self.customers.create(read_json(request)), "/customers")
+
+    @http("GET", "/customers/<customer_id>")
+    def get_customer(self, request, customer_id):
+        return json_response(self.customers.get(customer_id))
+
+    @http("PUT", "/customers/<customer_id>")
+    def replace_customer(self, request, customer_id):
+        return json_response(self.customers.update(customer_id, read_json(request)))
+
+    @http("PATCH", "/customers/<customer_id>")
+    def update_customer(self, request, customer_id):
+        return json_response(self.customers.update(customer_id, read_json(request), partial=True))
+
+    @http("DELETE", "/customers/<customer_id>")
+    def delete_customer(self, request, customer_id):
+        self.customers.delete(customer_id)
+        return no_content()

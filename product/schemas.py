@@ -1,0 +1,30 @@
+from marshmallow import Schema, fields, validate
+
+from common.schemas import (
+    Money,
+    PageSchema,
+    RecordSchema,
+    StrictInteger,
+    StrictString,
+)
+
+MAX_STOCK = 1_000_000_000
+SORT_FIELDS = ("name", "price", "stock", "created_at")
+SORT_KEYS = tuple(SORT_FIELDS) + tuple(f"-{name}" for name in SORT_FIELDS)
+
+
+class ProductSchema(RecordSchema):
+    name = StrictString(required=True, validate=validate.Length(min=1, max=200))
+    price = Money(required=True)
+    description = StrictString(load_default="", validate=validate.Length(max=2000))
+    stock = StrictInteger(load_default=0, validate=validate.Range(min=0, max=MAX_STOCK))
+
+
+class ProductQuerySchema(PageSchema):
+    q = fields.String(load_default="", validate=validate.Length(max=100))
+    sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORT_KEYS))
+
+
+class ProductIdsSchema(Schema):
+    # Ids that cannot exist are simply not found, like unknown ones.
+    ids = fields.List(fields.String(), required=True, validate=validate.Length(max=1000))

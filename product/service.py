@@ -1,0 +1,47 @@
+"""The product service: the catalogue and the stock it owns."""
+# Imported as a module: `nameko run <module>` would take a HealthCheck in the
+# module's namespace for a service of its own.
+from common import health
+from common.rpc import rpc
+from common.schemas import given, load, load_changes, page_of
+from common.storage import Storage
+from product.schemas import ProductIdsSchema, ProductQuerySchema, ProductSchema
+from product.storage import ProductStore
+
+products = ProductSchema()
+many_products = ProductSchema(many=True)
+
+
+class ProductService(health.HealthCheck):
+    name = "product"
+
+    store = Storage(ProductStore)
+
+    @rpc
+    def list(self, page=None, page_size=None, q=None, sort=None):
+        query = load(ProductQuerySchema(), given(page=page, page_size=page_size, q=q, sort=sort))
+        found, total = self.store.search(query["q"], query["sort"], query)
+        return page_of(many_products.dump(found), total, query)
+
+    @rpc
+    def get(self, product_id):
+        return products.dump(self.store.get(product_id))
+
+    @rpc
+    def get_many(self, ids):
+        request = load(ProductIdsSchema(), {"ids": ids})
+        return many_products.dump(self.store.get_many(request["ids"]))
+
+    @rpc
+    def create(self, data):
+        return products.dump(self.store.create(load(products, data)))
+
+    @rpc
+    def update(self, product_id, data, partial=False):
+        """Replace the editable fields, or with ``partial`` change only those given."""
+        fields = load_changes(products, data, partial)
+        return products.dump(self.store.update(product_id, fields))
+
+    @rpc
+    def delete(self, product_id):
+        self.store.delete(product_id)

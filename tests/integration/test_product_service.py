@@ -1,0 +1,50 @@
+"""The product service in a real container, over real RPC, on a real database."""
+from decimal import Decimal
+
+import pytest
+from bson import Decimal128
+from nameko.standalone.rpc import ServiceRpcProxy
+from nameko.testing.services import entrypoint_hook
+
+from common.errors import ProductNotFound, ValidationFailed
+from product.service import ProductService
+
+
+@pytest.fixture
+def product_container(start_services):
+    return start_services(ProductService)["product"]
+
+
+@pytest.fixture
+def product_rpc(product_container, service_config):
+    with ServiceRpcProxy("product", service_config) as proxy:
+        yield proxy
+
+
+def test_create_then_get_round_trips_exact_money(product_rpc, database):
+    created = product_rpc.create({"name": "Lamp", "price": 19.99, "stock": 3})
+
+    assert created["price"] == "19.99"
+    assert product_rpc.get(created["id"]) == created
+    stored = database("product").products.find_one()
+    assert stored["price"] == Decimal128(Decimal("19.99"))
+
+
+def test_errors_arrive_over_rpc_as_the_same_classes(product_rpc):
+    with pytest.raises(ProductNotFound) as missing:
+        product_rpc.get("5f0000000000000000000000")
+    assert missing.value.details == {"id": "5f0000000000000000000000"}
+
+    with pytest.raises(ValidationFailed) as invalid:
+        product_rpc.create({"name": "", "price": "abc", "stock": -1})
+    assert set(invalid.value.details) == {"name", "price", "stock"}
+
+
+def test_entrypoint_hook_lists_with_paging(product_container):
+    with entrypoint_hook(product_container, "create") as create:
+        for index in range(3):
+            create({"name": f"Item {index}", "price": index})
+    with entrypoint_hook(product_container, "list") as list_products:
+        page = list_products(page="2", page_size="2", sort="name")
+    assert page["total"] == 3
+    assert [item["name"] for item in page["items"]] == ["Item 2"]
