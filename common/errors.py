@@ -144,3 +144,8 @@ class PayloadTooLarge(ServiceError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"
     default_message = "The request body is too large."
+
+
+class ReservationClosed(Conflict):
+    code = "RESERVATION_CLOSED"
+    default_message = "The stock reservation for this order was already released."

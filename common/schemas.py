@@ -1,19 +1,23 @@
 """Schema building blocks shared by the services: money, ids, paging."""
-import math
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from bson import ObjectId
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from common.errors import ValidationFailed
 
 MAX_PAGE_SIZE = 100
+# Limits of one order, shared by the orders service and the stock reservation.
+MAX_ORDER_ITEMS = 100
+MAX_ORDER_QUANTITY = 1000
 DEFAULT_PAGE_SIZE = 20
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("1000000000")
 
-_MONEY_TEXT = re.compile(r"^\d{1,10}(\.\d{1,2})?$")
+# Plain decimal notation only: no exponents, underscores or non-ASCII digits.
+_DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+_WHOLE_NUMBER_TEXT = re.compile(r"^[0-9]{1,9}$")
 
 
 class Money(fields.Field):
@@ -30,30 +34,18 @@ class Money(fields.Field):
     }
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
             raise self.make_error("invalid")
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                raise self.make_error("invalid")
-            value = repr(value)
-        if isinstance(value, int):
-            value = str(value)
-        if isinstance(value, Decimal):
-            value = str(value)
-        if not isinstance(value, str):
+        text = (repr(value) if isinstance(value, float) else str(value)).strip()
+        if not _DECIMAL_TEXT.match(text):
             raise self.make_error("invalid")
-        text = value.strip()
-        try:
-            amount = Decimal(text)
-        except InvalidOperation:
-            raise self.make_error("invalid") from None
-        if not amount.is_finite():
-            raise self.make_error("invalid")
-        if amount != amount.quantize(CENT):
-            raise self.make_error("precision")
+        amount = Decimal(text)
         if amount < 0 or amount > MAX_MONEY:
             raise self.make_error("range")
-        return amount.quantize(CENT)
+        if amount != amount.quantize(CENT):
+            raise self.make_error("precision")
+        # abs(): "-0" is a valid amount, but it is zero, not "-0.00".
+        return abs(amount.quantize(CENT))
 
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
@@ -116,14 +108,35 @@ class RecordSchema(Schema):
         return data
 
 
+class ItemsRequestSchema(Schema):
+    """Base of a request with a list of ``items``, each naming a product at most once."""
+
+    @validates_schema
+    def each_product_once(self, data, **kwargs):
+        ids = [item["product_id"] for item in data.get("items", [])]
+        if len(ids) != len(set(ids)):
+            raise ValidationError("Each product may appear only once.", "items")
+
+
+class QueryInteger(fields.Integer):
+    """A whole number given as an int (RPC) or as digits (a query string); never 2.5 or true."""
+
+    def _validated(self, value):
+        if isinstance(value, bool) or not (
+            isinstance(value, int) or (isinstance(value, str) and _WHOLE_NUMBER_TEXT.match(value))
+        ):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
 class PageSchema(Schema):
     """Paging parameters of every list call; the gateway passes query strings."""
 
     class Meta:
         unknown = EXCLUDE
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    page_size = fields.Integer(
+    page = QueryInteger(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    page_size = QueryInteger(
         load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=MAX_PAGE_SIZE)
     )
 

@@ -52,6 +52,8 @@ def read_json(request):
         body = json.loads(text, parse_constant=_reject_constant)
     except ValueError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise BadRequest("The body is nested too deeply.") from None
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object.")
     return body

@@ -1,6 +1,10 @@
 from marshmallow import Schema, fields, validate
 
 from common.schemas import (
+    ItemsRequestSchema,
+    MAX_ORDER_ITEMS,
+    MAX_ORDER_QUANTITY,
+    ObjectIdString,
     Money,
     PageSchema,
     RecordSchema,
@@ -28,3 +32,20 @@ class ProductQuerySchema(PageSchema):
 class ProductIdsSchema(Schema):
     # Ids that cannot exist are simply not found, like unknown ones.
     ids = fields.List(fields.String(), required=True, validate=validate.Length(max=1000))
+
+
+class ReservedItemSchema(Schema):
+    product_id = ObjectIdString(required=True)
+    quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_ORDER_QUANTITY))
+
+
+class ReservationRequestSchema(ItemsRequestSchema):
+    order_id = ObjectIdString(required=True)
+    items = fields.List(
+        fields.Nested(ReservedItemSchema), required=True, validate=validate.Length(min=1, max=MAX_ORDER_ITEMS)
+    )
+
+class ReservationSchema(Schema):
+    order_id = fields.String()
+    state = fields.String()
+    items = fields.List(fields.Nested(ReservedItemSchema))

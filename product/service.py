@@ -5,11 +5,19 @@ from common import health
 from common.rpc import rpc
 from common.schemas import given, load, load_changes, page_of
 from common.storage import Storage
-from product.schemas import ProductIdsSchema, ProductQuerySchema, ProductSchema
+from product import reservation
+from product.schemas import (
+    ProductIdsSchema,
+    ProductQuerySchema,
+    ProductSchema,
+    ReservationRequestSchema,
+    ReservationSchema,
+)
 from product.storage import ProductStore
 
 products = ProductSchema()
 many_products = ProductSchema(many=True)
+reservations = ReservationSchema()
 
 
 class ProductService(health.HealthCheck):
@@ -45,3 +53,14 @@ class ProductService(health.HealthCheck):
     @rpc
     def delete(self, product_id):
         self.store.delete(product_id)
+
+    @rpc
+    def reserve_stock(self, order_id, items):
+        """Take stock for every item of the order, or none (InsufficientStock / UnknownProduct)."""
+        request = load(ReservationRequestSchema(), {"order_id": order_id, "items": items})
+        return reservations.dump(reservation.reserve_stock(self.store, request["order_id"], request["items"]))
+
+    @rpc
+    def release_stock(self, order_id):
+        """Give back what the order holds; idempotent, and no later reserve for it takes stock."""
+        return reservations.dump(reservation.release_stock(self.store, str(order_id)))

@@ -1,8 +1,10 @@
 """The product service's MongoDB queries, behind plain methods."""
 from bson import Decimal128
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from common.errors import ProductNotFound
-from common.storage import RecordStore, from_document, matching_text, object_id_or_none
+from common.storage import RecordStore, from_document, matching_text, now, object_id_or_none
 from product.schemas import SORT_FIELDS
 
 
@@ -12,6 +14,10 @@ class ProductStore(RecordStore):
     # Reservation bookkeeping lives on the product document (it must change in
     # the same atomic update as the stock); the API never returns it.
     hidden = ("reservations",)
+
+    @property
+    def reservations(self):
+        return self.db.reservations
 
     def create_indexes(self):
         self.create_sort_indexes(SORT_FIELDS)
@@ -28,3 +34,77 @@ class ProductStore(RecordStore):
 
     def search(self, text, sort, page):
         return self.page(matching_text(text, ("name", "description")), sort, page)
+
+    # The atomic steps of stock reservation; the rules are in product/reservation.py.
+
+    def take_stock(self, product_id, order_id, quantity):
+        """Take ``quantity`` units for the order; True if it now holds them (also if it already did)."""
+        oid = object_id_or_none(product_id)
+        held = f"reservations.{order_id}"
+        taken = self.records.update_one(
+            {"_id": oid, "stock": {"$gte": quantity}, held: {"$exists": False}},
+            {"$inc": {"stock": -quantity}, "$set": {held: quantity}},
+        )
+        if taken.modified_count:
+            return True
+        return self.records.count_documents({"_id": oid, held: {"$exists": True}}, limit=1) == 1
+
+    def return_stock(self, product_id, order_id, quantity):
+        """Give back what the order holds of the product; a no-op if it holds nothing."""
+        held = f"reservations.{order_id}"
+        self.records.update_one(
+            {"_id": object_id_or_none(product_id), held: quantity},
+            {"$inc": {"stock": quantity}, "$unset": {held: ""}},
+        )
+
+    def available_stock(self, product_id):
+        """Units on hand, or None when the product does not exist."""
+        document = self.records.find_one({"_id": object_id_or_none(product_id)}, {"stock": 1})
+        return None if document is None else document["stock"]
+
+    def open_reservation(self, order_id, items):
+        """The order's reservation record, created in state reserving if it is new."""
+        moment = now()
+        record = {"_id": order_id, "items": items, "state": "reserving",
+                  "created_at": moment, "updated_at": moment}
+        try:
+            self.reservations.insert_one(record)
+        except DuplicateKeyError:
+            return self.get_reservation(order_id)
+        return _reservation(record)
+
+    def close_reservation(self, order_id, state, shortfall=None):
+        """Move a reserving reservation to ``state``; False if it was no longer reserving."""
+        changes = {"state": state.value, "updated_at": now()}
+        if shortfall is not None:
+            changes["shortfall"] = shortfall
+        result = self.reservations.update_one({"_id": order_id, "state": "reserving"}, {"$set": changes})
+        return result.modified_count == 1
+
+    def release_reservation(self, order_id):
+        """Mark the reservation released (creating it if none exists); the record as it was before."""
+        moment = now()
+        for attempt in range(2):
+            try:
+                before = self.reservations.find_one_and_update(
+                    {"_id": order_id},
+                    {"$set": {"state": "released", "updated_at": moment},
+                     "$setOnInsert": {"items": [], "created_at": moment}},
+                    upsert=True,
+                    return_document=ReturnDocument.BEFORE,
+                )
+                break
+            except DuplicateKeyError:
+                # A concurrent reserve created the record first; now it exists.
+                if attempt:
+                    raise
+        return _reservation(before) if before else {"order_id": order_id, "items": [], "state": "released"}
+
+    def get_reservation(self, order_id):
+        return _reservation(self.reservations.find_one({"_id": order_id}))
+
+
+def _reservation(record):
+    if record is None:
+        return None
+    return {"order_id": record["_id"], **{k: v for k, v in record.items() if k != "_id"}}

@@ -1,0 +1,91 @@
+"""The order events: a contract for any service that consumes them.
+
+The orders service dispatches, through nameko's EventDispatcher on RabbitMQ:
+
+- ``order_created`` when an order is confirmed (its stock is reserved);
+- ``order_cancelled`` when a confirmed or pending order is cancelled.
+
+The payload of both is the whole order, as ``OrderSchema`` dumps it (the same
+document ``GET /orders/{id}`` returns). Delivery is at least once: a consumer
+must give the same event delivered twice the effect of once, for example by
+keying what it records on the order id and the event type.
+
+A consumer in a few lines::
+
+    from nameko.events import event_handler
+    from common.order_events import ORDER_CREATED, ORDERS_SERVICE, OrderSchema
+
+    class Mailer:
+        name = "mailer"
+
+        @event_handler(ORDERS_SERVICE, ORDER_CREATED)
+        def on_order_created(self, payload):
+            order = OrderSchema().load(payload)
+            ...
+"""
+import functools
+import logging
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from nameko.events import event_handler
+
+from common.schemas import Money
+
+log = logging.getLogger(__name__)
+
+ORDERS_SERVICE = "orders"
+ORDER_CREATED = "order_created"
+ORDER_CANCELLED = "order_cancelled"
+
+ORDER_STATUSES = ("pending", "confirmed", "rejected", "cancelled")
+
+
+class OrderItemSchema(Schema):
+    product_id = fields.String(required=True)
+    name = fields.String(required=True)
+    unit_price = Money(required=True)
+    quantity = fields.Integer(required=True)
+    line_total = Money(required=True)
+
+
+class OrderSchema(Schema):
+    """An order as the API returns it and as every order event carries it."""
+
+    class Meta:
+        # Consumers keep working when the contract gains fields.
+        unknown = EXCLUDE
+
+    id = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(ORDER_STATUSES))
+    items = fields.List(fields.Nested(OrderItemSchema), required=True)
+    total = Money(required=True)
+    created_at = fields.DateTime(required=True, format="iso")
+    updated_at = fields.DateTime(required=True, format="iso")
+
+
+def order_event_handler(event_type):
+    """``@event_handler`` for an order event, as this system's consumers use it.
+
+    The handler gets the order loaded with ``OrderSchema``. Each consuming
+    service has its own durable queue (nameko's SERVICE_POOL), so every
+    service gets every event and instances of one service share the work.
+    A message is acknowledged only after the handler succeeds; if it fails
+    (say, its database is away) the event goes back to the queue to be tried
+    again, so it is never lost. A payload that breaks the contract is logged
+    and dropped: retrying it could never succeed.
+    """
+
+    def decorate(method):
+        @functools.wraps(method)
+        def handle(self, payload):
+            try:
+                order = OrderSchema().load(payload)
+            except ValidationError as exc:
+                log.error("dropping a malformed %s event: %s", event_type, exc.normalized_messages())
+                return None
+            return method(self, order)
+
+        return event_handler(ORDERS_SERVICE, event_type, requeue_on_error=True)(handle)
+
+    return decorate

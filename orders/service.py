@@ -1,0 +1,62 @@
+"""The orders service: places and cancels orders, and announces them."""
+from nameko.dependency_providers import Config
+from nameko.events import EventDispatcher
+from nameko.timer import timer
+
+# Imported as a module: `nameko run <module>` would take a HealthCheck in the
+# module's namespace for a service of its own.
+from common import health
+from common.rpc import RpcClient, rpc
+from common.schemas import given, load, page_of
+from common.storage import Storage
+from orders.schemas import OrderQuerySchema, OrderRequestSchema, OrderSchema
+from orders.storage import OrderStore
+from orders.workflow import OrderWorkflow
+
+SWEEP_INTERVAL_SECONDS = 5
+
+orders = OrderSchema()
+many_orders = OrderSchema(many=True)
+
+
+class OrdersService(health.HealthCheck):
+    name = "orders"
+
+    store = Storage(OrderStore)
+    customers = RpcClient("customers")
+    product = RpcClient("product")
+    dispatch = EventDispatcher()
+    config = Config()
+
+    @property
+    def workflow(self):
+        return OrderWorkflow(self.store, self.customers, self.product, self.dispatch)
+
+    @rpc
+    def create_order(self, data):
+        return orders.dump(self.workflow.place(load(OrderRequestSchema(), data)))
+
+    @rpc
+    def get_order(self, order_id):
+        return orders.dump(self.store.get(order_id))
+
+    @rpc
+    def list_orders(self, customer_id=None, status=None, page=None, page_size=None):
+        query = load(
+            OrderQuerySchema(),
+            given(customer_id=customer_id, status=status, page=page, page_size=page_size),
+        )
+        found, total = self.store.search(query.get("customer_id"), query.get("status"), query)
+        return page_of(many_orders.dump(found), total, query)
+
+    @rpc
+    def cancel_order(self, order_id):
+        return orders.dump(self.workflow.cancel(order_id))
+
+    @timer(interval=SWEEP_INTERVAL_SECONDS)
+    def sweep(self):
+        """Reject orders left pending by a crash, retry failed releases and undelivered events."""
+        self.workflow.sweep(
+            pending_timeout=float(self.config.get("PENDING_ORDER_TIMEOUT", 30)),
+            retry_after=float(self.config.get("SWEEP_RETRY_AFTER", 5)),
+        )

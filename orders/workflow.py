@@ -1,0 +1,157 @@
+"""Placing, cancelling and sweeping orders: the orders service's business rules.
+
+Plain Python over four collaborators (the order store, the customers and
+product RPC clients, and an event dispatcher), so the rules can be tested
+without a broker.
+
+The invariant: no path leaves stock reserved without a live (pending or
+confirmed) order. An order is saved ``pending`` before any stock is taken;
+every move to ``rejected`` or ``cancelled`` sets ``release_due`` in the same
+update, and the release is retried by the sweeper until it succeeds. Events
+are written to the order's outbox in the same update as the status they
+announce, and dispatched (again by the sweeper, if need be) until sent.
+"""
+import logging
+from decimal import Decimal
+
+from common.errors import (
+    CustomerNotFound,
+    InsufficientStock,
+    ServiceError,
+    ServiceUnavailable,
+    UnknownCustomer,
+    UnknownProduct,
+)
+from common.order_events import OrderSchema
+from common.storage import now
+from orders.lifecycle import RELEASES_STOCK, OrderStatus, event_for, needs_change
+from orders.storage import outbox_event
+
+log = logging.getLogger(__name__)
+
+order_payload = OrderSchema()
+
+
+class OrderWorkflow:
+    def __init__(self, store, customers, product, dispatch):
+        self.store = store
+        self.customers = customers
+        self.product = product
+        self.dispatch = dispatch
+
+    def place(self, request):
+        """Create an order from a validated request: confirmed, or refused with an error."""
+        customer_id = request["customer_id"]
+        self._require_customer(customer_id)
+        lines = price_lines(request["items"], self._products(request["items"]))
+        order = self.store.create_pending(customer_id, lines, sum(line["line_total"] for line in lines))
+        reserved_items = [{"product_id": line["product_id"], "quantity": line["quantity"]} for line in lines]
+        try:
+            self.product.reserve_stock(order["id"], reserved_items)
+        except (InsufficientStock, UnknownProduct) as refusal:
+            # All or nothing: a refused reservation took no stock.
+            self._change(order, OrderStatus.REJECTED, release=False)
+            raise type(refusal)(refusal.message, {**refusal.details, "order_id": order["id"]}) from None
+        except ServiceError:
+            # Unknown outcome (timeout, or released meanwhile): give it up safely.
+            self._change(order, OrderStatus.REJECTED)
+            raise ServiceUnavailable(
+                "The order could not be placed in time; it was rejected and no stock is held.",
+                {"order_id": order["id"]},
+            ) from None
+        confirmed = self._change(order, OrderStatus.CONFIRMED)
+        if confirmed is None:
+            # The sweeper or a cancel got there first (and releases the stock).
+            current = self.store.get(order["id"])
+            if current["status"] == OrderStatus.REJECTED:
+                raise ServiceUnavailable("The order took too long to place and was rejected.",
+                                         {"order_id": order["id"]})
+            return current
+        return confirmed
+
+    def cancel(self, order_id):
+        """Cancel a pending or confirmed order; cancelling a cancelled one returns it unchanged."""
+        order = self.store.get(order_id)
+        if not needs_change(order["status"], OrderStatus.CANCELLED):
+            return order
+        cancelled = self._change(order, OrderStatus.CANCELLED)
+        # None: its status changed between our read and our write; judge again.
+        return cancelled if cancelled is not None else self.cancel(order_id)
+
+    def sweep(self, pending_timeout, retry_after):
+        """Finish what a crash or an outage left half done; safe to run at any time."""
+        for order in self.store.stale_pending(pending_timeout):
+            log.warning("rejecting order %s, pending for over %s s", order["id"], pending_timeout)
+            self._change(order, OrderStatus.REJECTED)
+        for order in self.store.overdue_releases(retry_after):
+            self._release(order)
+        for order in self.store.undelivered_events(retry_after):
+            self._deliver(order)
+
+    def _change(self, order, target, release=True):
+        """Apply one checked status change with what it entails; None if the order changed meanwhile."""
+        needs_change(order["status"], target)
+        moment = now()
+        event_type = event_for(order["status"], target)
+        event = None
+        if event_type is not None:
+            payload = order_payload.dump({**order, "status": target.value, "updated_at": moment})
+            event = outbox_event(event_type, payload, moment)
+        release_due = release and target in RELEASES_STOCK
+        changed = self.store.change_status(order, target.value, moment, event, release_due)
+        if changed is not None:
+            if release_due:
+                self._release(changed)
+            self._deliver(changed)
+        return changed
+
+    def _release(self, order):
+        try:
+            self.product.release_stock(order["id"])
+        except ServiceError as exc:
+            log.warning("release for order %s failed (%s); the sweeper retries", order["id"], exc)
+            return
+        self.store.release_done(order["id"])
+
+    def _deliver(self, order):
+        for event in order.get("outbox", []):
+            try:
+                self.dispatch(event["type"], event["payload"])
+            except Exception:  # the broker may be away; the sweeper retries
+                log.warning("dispatching %s for order %s failed; the sweeper retries",
+                            event["type"], order["id"], exc_info=True)
+                return
+            self.store.event_dispatched(order["id"], event["id"])
+
+    def _require_customer(self, customer_id):
+        try:
+            self.customers.get(customer_id)
+        except CustomerNotFound:
+            raise UnknownCustomer(
+                f"Customer {customer_id} does not exist.", {"customer_id": customer_id}
+            ) from None
+
+    def _products(self, items):
+        """The ordered products by id, fetched in one call; UnknownProduct names any missing."""
+        wanted = [item["product_id"] for item in items]
+        found = {product["id"]: product for product in self.product.get_many(wanted)}
+        missing = [product_id for product_id in wanted if product_id not in found]
+        if missing:
+            raise UnknownProduct(f"Unknown products: {', '.join(missing)}.", {"product_ids": missing})
+        return found
+
+
+def price_lines(items, products):
+    """Order lines with the product's name and price copied at order time."""
+    lines = []
+    for item in items:
+        product = products[item["product_id"]]
+        unit_price = Decimal(product["price"])
+        lines.append({
+            "product_id": item["product_id"],
+            "name": product["name"],
+            "unit_price": unit_price,
+            "quantity": item["quantity"],
+            "line_total": unit_price * item["quantity"],
+        })
+    return lines

@@ -1,0 +1,97 @@
+"""Stock reservation: all or nothing per order, never overselling, idempotent.
+
+The rules, in plain Python over the store's atomic single-document updates:
+
+- Taking stock for one item is one guarded update of the product document:
+  decrement only where ``stock >= quantity`` and this order holds no units of
+  it yet, recording the units held under ``reservations.<order_id>``. So two
+  orders can never take the same unit, and a retried call never takes twice.
+- A reservation record per order id (``reservations`` collection) says where
+  the order stands: reserving, reserved, failed or released. Releasing marks
+  it released first and then gives back whatever the order still holds, so a
+  reserve that arrives after a release (a late or duplicated message) finds
+  the record closed and takes nothing, and one that races with the release
+  gives back what it took.
+"""
+from enum import Enum
+
+from common.errors import InsufficientStock, ReservationClosed, UnknownProduct
+
+
+class ReservationState(str, Enum):
+    RESERVING = "reserving"
+    RESERVED = "reserved"
+    FAILED = "failed"
+    RELEASED = "released"
+
+
+def reserve_stock(store, order_id, items):
+    """Take ``items`` for ``order_id``: all of them, or none and an error naming the shortfall.
+
+    The items of the first call for an order id are the ones that count; a
+    repeated call returns (or refuses) as the first one did.
+    """
+    record = store.open_reservation(order_id, items)
+    state = ReservationState(record["state"])
+    if state is ReservationState.RELEASED:
+        raise ReservationClosed(
+            f"The reservation for order {order_id} was already released.", {"order_id": order_id}
+        )
+    if state is ReservationState.RESERVED:
+        return record
+    if state is ReservationState.FAILED:
+        raise _refusal(record["shortfall"])
+
+    # Try every item (not just up to the first failure) so that a refusal
+    # names every product that is short.
+    shortfall = [
+        _shortage(store, item)
+        for item in record["items"]
+        if not store.take_stock(item["product_id"], order_id, item["quantity"])
+    ]
+    if shortfall:
+        _give_back(store, order_id, record["items"])
+        store.close_reservation(order_id, ReservationState.FAILED, shortfall=shortfall)
+        raise _refusal(shortfall)
+    if not store.close_reservation(order_id, ReservationState.RESERVED):
+        # Released while we were taking stock: what we took goes back.
+        _give_back(store, order_id, record["items"])
+        raise ReservationClosed(
+            f"The reservation for order {order_id} was released meanwhile.", {"order_id": order_id}
+        )
+    return store.get_reservation(order_id)
+
+
+def release_stock(store, order_id):
+    """Give back everything ``order_id`` holds; safe to repeat, and closes the reservation.
+
+    Giving back is guarded per product by what the order still holds, so a
+    repeated release (or one resumed after a crash) returns nothing twice.
+    """
+    before = store.release_reservation(order_id)
+    _give_back(store, order_id, before["items"])
+    return {**before, "state": ReservationState.RELEASED.value}
+
+
+def _give_back(store, order_id, items):
+    for item in items:
+        store.return_stock(item["product_id"], order_id, item["quantity"])
+
+
+def _shortage(store, item):
+    available = store.available_stock(item["product_id"])
+    return {
+        "product_id": item["product_id"],
+        "requested": item["quantity"],
+        "available": available,
+    }
+
+
+def _refusal(shortfall):
+    missing = [entry["product_id"] for entry in shortfall if entry["available"] is None]
+    if missing:
+        return UnknownProduct(
+            f"Unknown products: {', '.join(missing)}.", {"product_ids": missing}
+        )
+    short = ", ".join(entry["product_id"] for entry in shortfall)
+    return InsufficientStock(f"Not enough stock for: {short}.", {"products": shortfall})

@@ -1,0 +1,10 @@
+from marshmallow import Schema, fields
+
+
+class ShipmentSchema(Schema):
+    order_id = fields.String()
+    customer_id = fields.String()
+    status = fields.String()
+    tracking_number = fields.String()
+    created_at = fields.DateTime(format="iso")
+    updated_at = fields.DateTime(format="iso")

@@ -1,0 +1,156 @@
+"""End-to-end fixtures: the real system, started as processes with `make up`.
+
+The ``stack`` fixture gives the session a throw-away RabbitMQ vhost, starts
+every service (and SecantusDB, unless MONGODB_CONNECTION_URL is set) with
+`make up` on free ports under a temporary RUN_DIR, and yields the gateway's
+base URL. At the end `make down` must stop every process it started.
+"""
+import importlib.util
+import os
+import signal
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def _shared_conftest():
+    """tests/conftest.py, whose helpers this tier reuses.
+
+    Every conftest.py outside a package is imported as module "conftest", and
+    pytest drops the previous one from sys.modules before loading the next; so
+    `from conftest import ...` here would find this half-loaded file. Loading
+    it by path (under another name) is safe: it only defines functions and
+    fixtures, and eventlet's monkey_patch is idempotent. Test modules of this
+    directory can keep writing `from conftest import free_port, wait_until`.
+    """
+    spec = importlib.util.spec_from_file_location("_tests_shared_conftest", ROOT / "tests" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_shared = _shared_conftest()
+free_port = _shared.free_port
+wait_until = _shared.wait_until
+MAKE_TIMEOUT_SECONDS = 120
+REQUEST_TIMEOUT_SECONDS = 15
+
+
+def _run_make(target, env):
+    """Run `make <target>` in the project root; (returncode, output)."""
+    process = subprocess.Popen(
+        ["make", "--no-print-directory", target], cwd=ROOT, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=MAKE_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        # make and stack.py share this session; the services have their own
+        # and are stopped by `make down` through their pid files.
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        output, _ = process.communicate()
+        output = (output or b"") + f"\n[killed after {MAKE_TIMEOUT_SECONDS} s]".encode()
+        return None, output.decode(errors="replace")
+    return process.returncode, output.decode(errors="replace")
+
+
+def _logs(run_dir):
+    log_dir = Path(run_dir) / "logs"
+    parts = []
+    for log in sorted(log_dir.glob("*.log")) if log_dir.exists() else []:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        parts.append(f"--- {log.name} (last 40 lines) ---\n{tail}")
+    return "\n".join(parts) or "(no logs)"
+
+
+def _recorded_pids(run_dir):
+    pid_dir = Path(run_dir) / "pids"
+    if not pid_dir.exists():
+        return {}
+    return {path.stem: int(path.read_text()) for path in pid_dir.glob("*.pid")}
+
+
+def _gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _group_members(group_ids):
+    """Processes (any state) whose process group or session is one of ``group_ids``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # after the command: state, ppid, pgrp, session, ...
+        if int(fields[2]) in group_ids or int(fields[3]) in group_ids:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.fixture(scope="session")
+def stack(rabbit_manager, tmp_path_factory):
+    """The running system; yields the gateway's base URL ("http://127.0.0.1:<port>")."""
+    vhost = f"e2e_{uuid.uuid4().hex[:12]}"
+    rabbit_manager.create_vhost(vhost)
+    rabbit_manager.set_vhost_permissions(vhost, "guest", ".*", ".*", ".*")
+    run_dir = tmp_path_factory.mktemp("stack")
+    gateway_address = f"127.0.0.1:{free_port()}"
+    env = {
+        **os.environ,
+        "RUN_DIR": str(run_dir),
+        "GATEWAY_ADDRESS": gateway_address,
+        "MONGO_PORT": str(free_port()),
+        "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}",
+    }
+    try:
+        code, output = _run_make("up", env)
+        pids = _recorded_pids(run_dir)
+        try:
+            assert code == 0, (
+                f"`make up` failed (exit {code}):\n{output}\n{_logs(run_dir)}"
+            )
+            yield f"http://{gateway_address}"
+        finally:
+            # Read before `make down`, which removes the pid files.
+            pids = {**pids, **_recorded_pids(run_dir)}
+            code, output = _run_make("down", env)
+            assert code == 0, f"`make down` failed (exit {code}):\n{output}\n{_logs(run_dir)}"
+            assert pids, "`make up` recorded no pid files"
+            # A stopped process may linger a moment until its parent reaps it.
+            wait_until(
+                lambda: all(_gone(pid) for pid in pids.values()), timeout=10, interval=0.1,
+                message=f"the stack's processes to be gone after `make down`: "
+                        f"{ {name: pid for name, pid in pids.items() if not _gone(pid)} }",
+            )
+            leftovers = _group_members(set(pids.values()))
+            assert not leftovers, f"`make down` left processes behind: {leftovers}"
+            assert not list((run_dir / "pids").glob("*.pid")), "`make down` left pid files"
+    finally:
+        rabbit_manager.delete_vhost(vhost)
+
+
+@pytest.fixture(scope="session")
+def http(stack):
+    """A requests session whose paths are relative to the gateway: ``http.get("/health")``."""
+
+    class Client(requests.Session):
+        def request(self, method, url, *args, **kwargs):
+            kwargs.setdefault("timeout", REQUEST_TIMEOUT_SECONDS)
+            return super().request(method, stack + url, *args, **kwargs)
+
+    with Client() as client:
+        yield client

@@ -1,0 +1,611 @@
+"""The REST contract of the gateway, route by route, over real HTTP, RabbitMQ and database."""
+import json
+import time
+
+import pytest
+import requests
+
+from conftest import free_port, wait_until
+from customers.service import CustomersService
+from gateway.service import GatewayService
+from product.service import ProductService
+from product.storage import ProductStore
+
+MISSING_ID = "5f0000000000000000000000"
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class Api:
+    """A tiny HTTP client: every response must be JSON, unless it is a 204."""
+
+    def __init__(self, base_url):
+        self.base_url = base_url
+
+    def request(self, method, path, **kwargs):
+        kwargs.setdefault("timeout", 20)
+        response = requests.request(method, self.base_url + path, **kwargs)
+        if response.status_code == 204:
+            assert response.content == b""
+        else:
+            content_type = response.headers.get("Content-Type", "")
+            assert content_type.startswith("application/json"), (
+                f"{method} {path} -> {response.status_code} {content_type}: {response.text[:200]}"
+            )
+            response.json()  # the body parses
+        return response
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, body=None, **kwargs):
+        return self.request("POST", path, **_body(body, kwargs))
+
+    def put(self, path, body=None, **kwargs):
+        return self.request("PUT", path, **_body(body, kwargs))
+
+    def patch(self, path, body=None, **kwargs):
+        return self.request("PATCH", path, **_body(body, kwargs))
+
+    def delete(self, path, **kwargs):
+        return self.request("DELETE", path, **kwargs)
+
+
+def _body(body, kwargs):
+    if body is not None:
+        kwargs["json"] = body
+    return kwargs
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "message", "details"}, body
+    assert body["error"] == code, body
+    assert isinstance(body["message"], str) and body["message"]
+    assert isinstance(body["details"], dict)
+    return body
+
+
+@pytest.fixture
+def port():
+    return free_port()
+
+
+@pytest.fixture
+def start_stack(start_services, port):
+    """Start the gateway with the given backing services, listening on ``port``."""
+
+    def start(*service_classes, **overrides):
+        return start_services(
+            GatewayService, *service_classes, WEB_SERVER_ADDRESS=f"127.0.0.1:{port}", **overrides
+        )
+
+    return start
+
+
+@pytest.fixture
+def api(start_stack, port):
+    start_stack(ProductService, CustomersService)
+    return Api(f"http://127.0.0.1:{port}")
+
+
+@pytest.fixture
+def stored(database):
+    """``stored("product")``: every stored document of a service, in id order."""
+    collections = {"product": "products", "customers": "customers"}
+    return lambda service: list(database(service)[collections[service]].find().sort("_id", 1))
+
+
+def new_product(api, **fields):
+    body = {"name": "Lamp", "price": "19.99", **fields}
+    response = api.post("/products", body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def new_customer(api, **fields):
+    body = {"name": "Ada", "email": "ada@example.com", **fields}
+    response = api.post("/customers", body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+# ---------------------------------------------------------------- products
+
+
+def test_create_product_is_201_with_location_and_the_document(api, stored):
+    response = api.post("/products", {"name": "Lamp", "price": 19.99, "description": "Warm", "stock": 3})
+
+    assert response.status_code == 201
+    product = response.json()
+    assert response.headers["Location"] == f"/products/{product['id']}"
+    assert {k: product[k] for k in ("name", "price", "description", "stock")} == {
+        "name": "Lamp", "price": "19.99", "description": "Warm", "stock": 3,
+    }
+    assert product["created_at"] == product["updated_at"]
+    assert "reservations" not in product
+    assert [str(doc["_id"]) for doc in stored("product")] == [product["id"]]
+
+
+def test_create_product_applies_defaults(api):
+    product = new_product(api, name="Bare", price=5)
+
+    assert (product["price"], product["description"], product["stock"]) == ("5.00", "", 0)
+
+
+def test_get_product_returns_what_create_returned(api):
+    product = new_product(api)
+
+    response = api.get(f"/products/{product['id']}")
+
+    assert response.status_code == 200
+    assert response.json() == product
+
+
+@pytest.mark.parametrize("product_id", [MISSING_ID, "abc"])
+def test_unknown_or_non_id_product_is_404_on_every_method(api, stored, product_id):
+    new_product(api)
+    before = stored("product")
+
+    for response in (
+        api.get(f"/products/{product_id}"),
+        api.put(f"/products/{product_id}", {"name": "X", "price": 1}),
+        api.patch(f"/products/{product_id}", {"name": "X"}),
+        api.delete(f"/products/{product_id}"),
+    ):
+        body = assert_error(response, 404, "PRODUCT_NOT_FOUND")
+        assert body["details"] == {"id": product_id}
+    assert stored("product") == before
+
+
+def test_delete_product_is_204_then_404(api, stored):
+    product = new_product(api)
+    other = new_product(api, name="Chair")
+
+    response = api.delete(f"/products/{product['id']}")
+
+    assert response.status_code == 204
+    assert response.content == b""
+    assert_error(api.get(f"/products/{product['id']}"), 404, "PRODUCT_NOT_FOUND")
+    assert_error(api.delete(f"/products/{product['id']}"), 404, "PRODUCT_NOT_FOUND")
+    assert [str(doc["_id"]) for doc in stored("product")] == [other["id"]]
+
+
+def test_put_replaces_editable_fields_and_defaults_the_omitted(api):
+    product = new_product(api, description="Warm", stock=7)
+
+    response = api.put(f"/products/{product['id']}", {"name": "Desk Lamp", "price": "25"})
+
+    assert response.status_code == 200
+    replaced = response.json()
+    assert (replaced["name"], replaced["price"], replaced["description"], replaced["stock"]) == (
+        "Desk Lamp", "25.00", "", 0,
+    )
+    assert replaced["id"] == product["id"]
+    assert replaced["created_at"] == product["created_at"]
+    assert api.get(f"/products/{product['id']}").json() == replaced
+
+
+def test_put_without_a_required_field_is_400_and_changes_nothing(api, stored):
+    product = new_product(api, description="Warm")
+    before = stored("product")
+
+    body = assert_error(api.put(f"/products/{product['id']}", {"name": "No Price"}), 400, "VALIDATION_FAILED")
+
+    assert set(body["details"]) == {"price"}
+    assert stored("product") == before
+    assert api.get(f"/products/{product['id']}").json() == product
+
+
+def test_patch_changes_only_the_fields_sent(api):
+    product = new_product(api, description="Warm", stock=7)
+
+    response = api.patch(f"/products/{product['id']}", {"stock": 2})
+
+    assert response.status_code == 200
+    patched = response.json()
+    assert patched == {**product, "stock": 2, "updated_at": patched["updated_at"]}
+    assert patched["updated_at"] >= product["updated_at"]
+    assert api.get(f"/products/{product['id']}").json() == patched
+
+
+def test_read_only_fields_in_a_body_are_ignored(api, stored):
+    read_only = {"id": MISSING_ID, "created_at": "2000-01-01T00:00:00+00:00",
+                 "updated_at": "2000-01-01T00:00:00+00:00"}
+
+    product = new_product(api, **read_only)
+    assert product["id"] != MISSING_ID
+    assert not product["created_at"].startswith("2000")
+
+    echoed = {**product, "name": "Echoed"}
+    replaced = api.put(f"/products/{product['id']}", echoed)
+    assert replaced.status_code == 200, replaced.text
+    patched = api.patch(f"/products/{product['id']}", {**read_only, "stock": 4})
+    assert patched.status_code == 200, patched.text
+
+    final = patched.json()
+    assert (final["id"], final["name"], final["stock"]) == (product["id"], "Echoed", 4)
+    assert final["created_at"] == product["created_at"]
+    assert not final["updated_at"].startswith("2000")
+    assert [str(doc["_id"]) for doc in stored("product")] == [product["id"]]
+
+
+def test_unknown_fields_are_400_naming_the_field_and_change_nothing(api, stored):
+    product = new_product(api)
+    before = stored("product")
+
+    for response in (
+        api.post("/products", {"name": "Lamp", "price": 1, "colour": "red"}),
+        api.put(f"/products/{product['id']}", {"name": "Lamp", "price": 1, "colour": "red"}),
+        api.patch(f"/products/{product['id']}", {"colour": "red"}),
+    ):
+        body = assert_error(response, 400, "VALIDATION_FAILED")
+        assert set(body["details"]) == {"colour"}
+    assert stored("product") == before
+
+
+def test_validation_errors_carry_marshmallow_field_messages(api, stored):
+    body = assert_error(
+        api.post("/products", {"name": "", "price": "12.345", "stock": -1}), 400, "VALIDATION_FAILED"
+    )
+
+    assert set(body["details"]) == {"name", "price", "stock"}
+    assert all(isinstance(messages, list) and messages for messages in body["details"].values())
+    assert body["details"]["price"] == ["At most 2 decimal places."]
+    assert stored("product") == []
+
+
+@pytest.mark.parametrize("bad", [
+    {"price": "abc"}, {"price": -1}, {"price": True}, {"stock": 1.5}, {"stock": "3"},
+    {"name": "   "}, {"name": None}, {"price": None},
+])
+def test_invalid_values_are_rejected_everywhere(api, stored, bad):
+    product = new_product(api)
+    before = stored("product")
+
+    for response in (
+        api.post("/products", {"name": "Lamp", "price": 1, **bad}),
+        api.put(f"/products/{product['id']}", {"name": "Lamp", "price": 1, **bad}),
+        api.patch(f"/products/{product['id']}", bad),
+    ):
+        body = assert_error(response, 400, "VALIDATION_FAILED")
+        assert set(body["details"]) == set(bad)
+    assert stored("product") == before
+
+
+def test_operator_objects_in_fields_are_rejected(api, stored):
+    product = new_product(api)
+    before = stored("product")
+
+    for response in (
+        api.post("/products", {"name": {"$gt": ""}, "price": 1}),
+        api.put(f"/products/{product['id']}", {"name": {"$gt": ""}, "price": 1}),
+        api.patch(f"/products/{product['id']}", {"name": {"$gt": ""}}),
+        api.patch(f"/products/{product['id']}", {"price": {"$inc": 1}}),
+    ):
+        body = assert_error(response, 400, "VALIDATION_FAILED")
+        assert body["details"]
+    assert stored("product") == before
+
+
+@pytest.mark.parametrize("raw", ["{not json", "", "[1, 2]", '"text"', "null", '{"price": NaN}'])
+def test_malformed_or_non_object_bodies_are_400_and_change_nothing(api, stored, raw):
+    product = new_product(api)
+    before = stored("product")
+
+    for method, path in (("POST", "/products"), ("PUT", f"/products/{product['id']}"),
+                         ("PATCH", f"/products/{product['id']}")):
+        response = api.request(method, path, data=raw, headers=JSON_HEADERS)
+        assert_error(response, 400, "BAD_REQUEST")
+    assert stored("product") == before
+
+
+def test_empty_patch_is_400(api, stored):
+    product = new_product(api)
+    before = stored("product")
+
+    assert_error(api.patch(f"/products/{product['id']}", {}), 400, "VALIDATION_FAILED")
+    assert stored("product") == before
+
+
+# ---------------------------------------------------------------- product lists
+
+
+def test_list_shape_and_default_page_size(api):
+    created = [new_product(api, name=f"Item {index:02}") for index in range(23)]
+
+    response = api.get("/products")
+
+    assert response.status_code == 200
+    page = response.json()
+    assert set(page) == {"items", "total", "page", "page_size"}
+    assert (page["total"], page["page"], page["page_size"]) == (23, 1, 20)
+    assert len(page["items"]) == 20
+    # newest first by default
+    assert page["items"][0] == created[-1]
+
+
+def test_paging_walks_every_product_exactly_once(api):
+    created = [new_product(api, name=f"Item {index}", price=index) for index in range(7)]
+
+    seen = []
+    for number in (1, 2, 3):
+        page = api.get("/products", params={"page": number, "page_size": 3, "sort": "price"}).json()
+        assert (page["total"], page["page"], page["page_size"]) == (7, number, 3)
+        seen += page["items"]
+    beyond = api.get("/products", params={"page": 4, "page_size": 3}).json()
+
+    assert seen == created
+    assert (beyond["items"], beyond["total"]) == ([], 7)
+
+
+def test_page_size_max_is_100(api):
+    new_product(api)
+
+    page = api.get("/products", params={"page_size": 100}).json()
+
+    assert (page["page_size"], page["total"], len(page["items"])) == (100, 1, 1)
+
+
+@pytest.mark.parametrize("params", [
+    {"page": 0}, {"page": -1}, {"page": "abc"}, {"page_size": 0}, {"page_size": 101},
+    {"page_size": "ten"}, {"sort": "bogus"}, {"sort": "reservations"}, {"q": "x" * 101},
+])
+def test_bad_list_parameters_are_400(api, params):
+    body = assert_error(api.get("/products", params=params), 400, "VALIDATION_FAILED")
+
+    assert set(body["details"]) == set(params)
+
+
+def test_search_is_case_insensitive_in_name_and_description(api):
+    new_product(api, name="Red LAMP")
+    new_product(api, name="Chair", description="pairs with a lamp")
+    new_product(api, name="Table")
+
+    page = api.get("/products", params={"q": "lamp", "sort": "name"}).json()
+
+    assert [p["name"] for p in page["items"]] == ["Chair", "Red LAMP"]
+    assert page["total"] == 2
+
+
+@pytest.mark.parametrize("q, expected", [
+    (".*", ["Dots .* here"]), ("(", ["Paren ( here"]), ("[", []), ("a+", []), ("\\", []),
+    ("$", []), ("^", []), ("?", []),
+])
+def test_search_is_literal(api, q, expected):
+    for name in ("Plain", "Dots .* here", "Paren ( here", "aaa"):
+        new_product(api, name=name)
+
+    response = api.get("/products", params={"q": q})
+
+    assert response.status_code == 200, response.text
+    assert [p["name"] for p in response.json()["items"]] == expected
+
+
+def test_sort_by_price_is_numeric(api):
+    for name, price in [("ten", "10.00"), ("nine-fifty", "9.50"), ("hundred", 100), ("cents", 0.99)]:
+        new_product(api, name=name, price=price)
+
+    ascending = api.get("/products", params={"sort": "price"}).json()["items"]
+    descending = api.get("/products", params={"sort": "-price"}).json()["items"]
+
+    assert [p["price"] for p in ascending] == ["0.99", "9.50", "10.00", "100.00"]
+    assert [p["name"] for p in descending] == ["hundred", "ten", "nine-fifty", "cents"]
+
+
+def test_sort_by_name_and_stock(api):
+    for name, stock in [("b", 3), ("a", 1), ("c", 2)]:
+        new_product(api, name=name, stock=stock)
+
+    by_name = api.get("/products", params={"sort": "name"}).json()["items"]
+    by_stock = api.get("/products", params={"sort": "-stock"}).json()["items"]
+
+    assert [p["name"] for p in by_name] == ["a", "b", "c"]
+    assert [p["stock"] for p in by_stock] == [3, 2, 1]
+
+
+# ---------------------------------------------------------------- customers
+
+
+def test_create_customer_is_201_with_location(api, stored):
+    response = api.post("/customers", {"name": "Ada", "email": "Ada@Example.com", "phone": "+44 20 7946 0958",
+                                       "address": {"city": "London"}})
+
+    assert response.status_code == 201, response.text
+    customer = response.json()
+    assert response.headers["Location"] == f"/customers/{customer['id']}"
+    assert (customer["email"], customer["phone"], customer["address"]) == (
+        "Ada@Example.com", "+44 20 7946 0958", {"city": "London"},
+    )
+    assert "email_key" not in customer
+    assert [str(doc["_id"]) for doc in stored("customers")] == [customer["id"]]
+    assert api.get(f"/customers/{customer['id']}").json() == customer
+
+
+@pytest.mark.parametrize("customer_id", [MISSING_ID, "abc"])
+def test_unknown_or_non_id_customer_is_404_on_every_method(api, stored, customer_id):
+    new_customer(api)
+    before = stored("customers")
+
+    for response in (
+        api.get(f"/customers/{customer_id}"),
+        api.put(f"/customers/{customer_id}", {"name": "X", "email": "x@example.com"}),
+        api.patch(f"/customers/{customer_id}", {"name": "X"}),
+        api.delete(f"/customers/{customer_id}"),
+    ):
+        body = assert_error(response, 404, "CUSTOMER_NOT_FOUND")
+        assert body["details"] == {"id": customer_id}
+    assert stored("customers") == before
+
+
+def test_delete_customer_is_204_then_404(api, stored):
+    customer = new_customer(api)
+
+    response = api.delete(f"/customers/{customer['id']}")
+
+    assert response.status_code == 204
+    assert_error(api.get(f"/customers/{customer['id']}"), 404, "CUSTOMER_NOT_FOUND")
+    assert stored("customers") == []
+
+
+def test_put_replaces_customer_and_patch_changes_only_sent_fields(api):
+    customer = new_customer(api, phone="555 0100", address={"city": "London"})
+
+    patched = api.patch(f"/customers/{customer['id']}", {"name": "Ada L."})
+    assert patched.status_code == 200
+    assert patched.json() == {**customer, "name": "Ada L.", "updated_at": patched.json()["updated_at"]}
+
+    replaced = api.put(f"/customers/{customer['id']}", {"name": "Ada", "email": "ada@example.com"})
+    assert replaced.status_code == 200
+    assert (replaced.json()["phone"], replaced.json()["address"]) == (None, None)
+    assert api.get(f"/customers/{customer['id']}").json() == replaced.json()
+
+
+def test_customer_put_without_email_and_unknown_fields_are_400_and_change_nothing(api, stored):
+    customer = new_customer(api)
+    before = stored("customers")
+
+    missing = assert_error(api.put(f"/customers/{customer['id']}", {"name": "Ada"}), 400, "VALIDATION_FAILED")
+    unknown = assert_error(api.post("/customers", {"name": "B", "email": "b@example.com", "vip": True}),
+                           400, "VALIDATION_FAILED")
+    invalid = assert_error(api.patch(f"/customers/{customer['id']}", {"email": "nope", "phone": "x"}),
+                           400, "VALIDATION_FAILED")
+    injected = assert_error(api.post("/customers", {"name": "B", "email": {"$gt": ""}}), 400, "VALIDATION_FAILED")
+    assert_error(api.post("/customers", data="[]", headers=JSON_HEADERS), 400, "BAD_REQUEST")
+
+    assert set(missing["details"]) == {"email"}
+    assert set(unknown["details"]) == {"vip"}
+    assert set(invalid["details"]) == {"email", "phone"}
+    assert set(injected["details"]) == {"email"}
+    assert stored("customers") == before
+
+
+def test_duplicate_email_ignoring_case_is_409_on_create_put_and_patch(api, stored):
+    new_customer(api, email="ada@example.com")
+    bob = new_customer(api, name="Bob", email="bob@example.com")
+    before = stored("customers")
+
+    for response in (
+        api.post("/customers", {"name": "Impostor", "email": "ADA@Example.COM"}),
+        api.patch(f"/customers/{bob['id']}", {"email": "Ada@example.com"}),
+        api.put(f"/customers/{bob['id']}", {"name": "Bob", "email": "ada@EXAMPLE.com"}),
+    ):
+        body = assert_error(response, 409, "EMAIL_ALREADY_EXISTS")
+        assert body["details"]["email"].lower() == "ada@example.com"
+    assert stored("customers") == before
+    assert api.get("/customers").json()["total"] == 2
+
+
+def test_patch_to_own_email_in_another_case_is_fine(api):
+    customer = new_customer(api, email="ada@example.com")
+
+    response = api.patch(f"/customers/{customer['id']}", {"email": "ADA@example.com"})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["email"] == "ADA@example.com"
+
+
+def test_customer_list_pages_and_searches(api):
+    for index in range(4):
+        new_customer(api, name=f"Person {index}", email=f"p{index}@example.com")
+    new_customer(api, name="Zed", email="zed@other.org")
+
+    first = api.get("/customers", params={"page_size": 2}).json()
+    last = api.get("/customers", params={"page": 3, "page_size": 2}).json()
+    found = api.get("/customers", params={"q": "OTHER.org"}).json()
+    literal = api.get("/customers", params={"q": ".*"}).json()
+
+    assert set(first) == {"items", "total", "page", "page_size"}
+    assert (first["total"], first["page"], first["page_size"]) == (5, 1, 2)
+    assert [c["name"] for c in first["items"]] == ["Zed", "Person 3"]
+    assert [c["name"] for c in last["items"]] == ["Person 0"]
+    assert [c["name"] for c in found["items"]] == ["Zed"]
+    assert (literal["items"], literal["total"]) == ([], 0)
+    assert found["page_size"] == 20
+    for params in ({"page": 0}, {"page_size": 101}, {"page": "abc"}):
+        assert_error(api.get("/customers", params=params), 400, "VALIDATION_FAILED")
+
+
+# ---------------------------------------------------------------- routing and failures
+
+
+@pytest.mark.parametrize("path", ["/nope", "/products/a/b", "/"])
+def test_unknown_route_is_json_404(api, path):
+    body = assert_error(api.get(path), 404, "ROUTE_NOT_FOUND")
+
+    assert path in body["message"]
+
+
+@pytest.mark.parametrize("method, path, allowed", [
+    ("DELETE", "/products", {"GET", "POST"}),
+    ("PUT", "/customers", {"GET", "POST"}),
+    ("POST", f"/products/{MISSING_ID}", {"GET", "PUT", "PATCH", "DELETE"}),
+    ("POST", "/health", {"GET"}),
+])
+def test_wrong_method_is_json_405(api, method, path, allowed):
+    response = api.request(method, path)
+
+    body = assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert allowed <= set(body["details"]["allowed"])
+    assert allowed <= {m.strip() for m in response.headers["Allow"].split(",")}
+
+
+def test_unexpected_failure_is_a_500_that_leaks_nothing(api, monkeypatch):
+    product = new_product(api)
+
+    def broken_get(self, record_id):
+        raise RuntimeError("secret-token")
+
+    monkeypatch.setattr(ProductStore, "get", broken_get)
+    response = api.get(f"/products/{product['id']}")
+
+    body = assert_error(response, 500, "INTERNAL_ERROR")
+    assert "secret-token" not in response.text
+    assert "RuntimeError" not in response.text
+    assert "Traceback" not in response.text
+    assert body["details"] == {}
+
+    monkeypatch.undo()
+    assert api.get(f"/products/{product['id']}").json() == product
+
+
+def test_health_reports_every_service_ok(api):
+    response = api.get("/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "services": {"product": "ok", "customers": "ok"}}
+
+
+def test_missing_product_service_is_503_fast(start_stack, port):
+    start_stack(CustomersService)
+    api = Api(f"http://127.0.0.1:{port}")
+
+    started = time.monotonic()
+    health = api.get("/health")
+    products = api.get("/products")
+    elapsed = time.monotonic() - started
+
+    assert health.status_code == 503
+    assert health.json() == {"status": "unavailable", "services": {"product": "unavailable", "customers": "ok"}}
+    assert_error(products, 503, "SERVICE_UNAVAILABLE")
+    assert elapsed < 10
+    # the services that are up still answer
+    assert api.get("/customers").status_code == 200
+
+
+def test_stopped_product_service_is_503_within_the_rpc_deadline(start_stack, port):
+    containers = start_stack(ProductService, CustomersService, RPC_TIMEOUT=1)
+    api = Api(f"http://127.0.0.1:{port}")
+    assert api.get("/products").status_code == 200
+
+    containers["product"].stop()
+
+    started = time.monotonic()
+    response = api.get("/products")
+    elapsed = time.monotonic() - started
+    assert_error(response, 503, "SERVICE_UNAVAILABLE")
+    assert elapsed < 5
+    health = api.get("/health")
+    assert health.status_code == 503
+    assert health.json()["services"] == {"product": "unavailable", "customers": "ok"}
+    assert api.post("/customers", {"name": "Ada", "email": "ada@example.com"}).status_code == 201

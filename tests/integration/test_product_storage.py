@@ -1,0 +1,252 @@
+"""ProductStore on a real database over a socket: queries, money, paging, hidden fields."""
+from decimal import Decimal
+
+import pytest
+from bson import Decimal128, ObjectId
+from pymongo import MongoClient, monitoring
+
+from common.errors import ProductNotFound
+from product.storage import ProductStore
+
+MISSING_ID = "5f0000000000000000000000"
+
+
+@pytest.fixture
+def store(database):
+    product_store = ProductStore(database("product"))
+    product_store.create_indexes()
+    return product_store
+
+
+def add(store, name, price="1.00", description="", stock=0):
+    return store.create(
+        {"name": name, "price": Decimal(price), "description": description, "stock": stock}
+    )
+
+
+def everything(page_size=100):
+    return {"page": 1, "page_size": page_size}
+
+
+def names(found):
+    return [product["name"] for product in found]
+
+
+class CommandRecorder(monitoring.CommandListener):
+    def __init__(self):
+        self.commands = []
+
+    def started(self, event):
+        self.commands.append((event.command_name, event.command))
+
+    def succeeded(self, event):
+        pass
+
+    def failed(self, event):
+        pass
+
+    def named(self, *command_names):
+        return [command for name, command in self.commands if name in command_names]
+
+
+@pytest.fixture
+def recorded(mongo_url, db_prefix):
+    """A ProductStore on its own client, with every command it sends recorded."""
+    recorder = CommandRecorder()
+    client = MongoClient(mongo_url, event_listeners=[recorder])
+    product_store = ProductStore(client[f"{db_prefix}_product"])
+    product_store.create_indexes()
+    try:
+        yield product_store, recorder
+    finally:
+        client.close()
+
+
+def test_create_stores_decimal128_and_returns_exact_decimal(store, database):
+    created = add(store, "Lamp", "19.99", "Warm light", 3)
+
+    assert created["price"] == Decimal("19.99")
+    assert isinstance(created["price"], Decimal)
+    assert created["created_at"] == created["updated_at"]
+    assert created["created_at"].tzinfo is not None
+    stored = database("product").products.find_one({"_id": ObjectId(created["id"])})
+    assert stored["price"] == Decimal128(Decimal("19.99"))
+    assert store.get(created["id"]) == created
+
+
+def test_create_indexes_is_idempotent_and_indexes_sort_fields(store, database):
+    store.create_indexes()  # again: must not fail
+
+    keys = [info["key"] for info in database("product").products.index_information().values()]
+    for field in ("name", "price", "stock", "created_at"):
+        assert [(field, 1), ("_id", 1)] in [list(map(tuple, key)) for key in keys]
+
+
+def test_search_matches_name_or_description_ignoring_case(store):
+    add(store, "Red Lamp")
+    add(store, "Chair", description="goes well with a LAMP")
+    add(store, "Table", description="oak")
+
+    found, total = store.search("lamp", "name", everything())
+
+    assert names(found) == ["Chair", "Red Lamp"]
+    assert total == 2
+    found, total = store.search("OAK", "name", everything())
+    assert names(found) == ["Table"] and total == 1
+
+
+def test_search_text_is_literal_not_a_regex(store):
+    add(store, "Plain")
+    add(store, "Dot.Star .* inside")
+    add(store, "Paren (open")
+    add(store, "a+b", description="[x]")
+
+    assert names(store.search(".*", "name", everything())[0]) == ["Dot.Star .* inside"]
+    assert names(store.search("(", "name", everything())[0]) == ["Paren (open"]
+    assert names(store.search("a+b", "name", everything())[0]) == ["a+b"]
+    assert names(store.search("[x]", "name", everything())[0]) == ["a+b"]
+    assert store.search("^P", "name", everything()) == ([], 0)
+    assert store.search("$", "name", everything()) == ([], 0)
+
+
+def test_empty_search_text_matches_everything(store):
+    for name in ("A", "B", "C"):
+        add(store, name)
+
+    found, total = store.search("", "name", everything())
+
+    assert names(found) == ["A", "B", "C"] and total == 3
+
+
+def test_sort_by_price_is_numeric_with_decimal128(store, database):
+    for name, price in [("ten", "10.00"), ("nine-fifty", "9.50"), ("hundred", "100.00"),
+                        ("cents", "0.99"), ("two", "2")]:
+        add(store, name, price)
+    assert isinstance(database("product").products.find_one()["price"], Decimal128)
+
+    ascending, _ = store.search("", "price", everything())
+    descending, _ = store.search("", "-price", everything())
+
+    assert [p["price"] for p in ascending] == [
+        Decimal("0.99"), Decimal("2"), Decimal("9.50"), Decimal("10.00"), Decimal("100.00")
+    ]
+    assert names(descending) == ["hundred", "ten", "nine-fifty", "two", "cents"]
+
+
+def test_sort_ties_are_broken_by_id_so_pages_never_overlap(store):
+    created = [add(store, f"Same {index}", "5.00") for index in range(5)]
+
+    seen = []
+    for page in (1, 2, 3):
+        found, total = store.search("", "price", {"page": page, "page_size": 2})
+        assert total == 5
+        seen += [p["id"] for p in found]
+
+    assert seen == [p["id"] for p in created]  # ObjectIds ascend in creation order
+
+
+def test_paging_skips_and_limits_and_counts_all_matches(store):
+    for index in range(7):
+        add(store, f"Item {index}", stock=index)
+    add(store, "Other")
+
+    first, total = store.search("item", "stock", {"page": 1, "page_size": 3})
+    third, total_again = store.search("item", "stock", {"page": 3, "page_size": 3})
+    beyond, total_beyond = store.search("item", "stock", {"page": 4, "page_size": 3})
+
+    assert names(first) == ["Item 0", "Item 1", "Item 2"]
+    assert names(third) == ["Item 6"]
+    assert beyond == []
+    assert total == total_again == total_beyond == 7
+
+
+def test_get_many_returns_only_existing_products_in_one_query(recorded):
+    store, recorder = recorded
+    lamp = add(store, "Lamp")
+    chair = add(store, "Chair")
+    add(store, "Not asked for")
+    store.records.update_one({"_id": ObjectId(lamp["id"])}, {"$set": {"reservations": [{"order": "o1"}]}})
+    recorder.commands.clear()
+
+    found = store.get_many([lamp["id"], "abc", MISSING_ID, chair["id"], "", "0" * 25])
+
+    assert sorted(names(found)) == ["Chair", "Lamp"]
+    assert all("reservations" not in product for product in found)
+    reads = recorder.named("find", "aggregate", "getMore", "count")
+    assert len(reads) == 1, reads
+    assert reads[0]["find"] == "products"
+
+
+def test_get_many_of_nothing_valid_is_empty(store):
+    add(store, "Lamp")
+
+    assert store.get_many([]) == []
+    assert store.get_many(["abc", MISSING_ID]) == []
+
+
+def test_get_update_delete_of_missing_or_invalid_ids_raise_product_not_found(store):
+    add(store, "Lamp")
+
+    for record_id in (MISSING_ID, "abc", "", "5f00000000000000000000zz"):
+        with pytest.raises(ProductNotFound) as error:
+            store.get(record_id)
+        assert error.value.details == {"id": record_id}
+        with pytest.raises(ProductNotFound):
+            store.update(record_id, {"name": "x"})
+        with pytest.raises(ProductNotFound):
+            store.delete(record_id)
+
+    assert store.records.count_documents({}) == 1
+    assert store.records.count_documents({"name": "x"}) == 0
+
+
+def test_update_sets_only_given_fields_and_moves_updated_at(store):
+    created = add(store, "Lamp", "19.99", "Warm", 3)
+
+    updated = store.update(created["id"], {"price": Decimal("9.50")})
+
+    assert updated["price"] == Decimal("9.50")
+    assert (updated["name"], updated["description"], updated["stock"]) == ("Lamp", "Warm", 3)
+    assert updated["created_at"] == created["created_at"]
+    assert updated["updated_at"] >= created["updated_at"]
+    assert store.records.find_one()["price"] == Decimal128("9.50")
+    assert store.get(created["id"]) == updated
+
+
+def test_delete_removes_the_product(store):
+    lamp = add(store, "Lamp")
+    chair = add(store, "Chair")
+
+    store.delete(lamp["id"])
+
+    with pytest.raises(ProductNotFound):
+        store.get(lamp["id"])
+    with pytest.raises(ProductNotFound):
+        store.delete(lamp["id"])
+    assert store.get(chair["id"])["name"] == "Chair"
+
+
+def test_reservations_are_never_returned(store):
+    lamp = add(store, "Lamp", stock=5)
+    store.records.update_one(
+        {"_id": ObjectId(lamp["id"])},
+        {"$set": {"reservations": [{"order_id": "o1", "quantity": 2}]}},
+    )
+
+    assert "reservations" not in store.get(lamp["id"])
+    assert "reservations" not in store.update(lamp["id"], {"stock": 4})
+    assert all("reservations" not in p for p in store.search("", "name", everything())[0])
+    assert all("reservations" not in p for p in store.get_many([lamp["id"]]))
+    # ...while they are kept on the document itself
+    assert store.records.find_one()["reservations"] == [{"order_id": "o1", "quantity": 2}]
+
+
+def test_create_never_returns_reservations_given_to_it(store):
+    created = store.create({"name": "Lamp", "price": Decimal("1.00"), "reservations": []})
+
+    assert "reservations" not in created
+    assert "reservations" not in store.get(created["id"])
+
+
+def test_ping_answers(store):
+    store.ping()

@@ -1,0 +1,192 @@
+"""The gateway's JSON HTTP helpers, on werkzeug requests built in memory."""
+import json
+
+import pytest
+from werkzeug.test import EnvironBuilder
+
+from common.errors import (
+    BadRequest,
+    EmailAlreadyExists,
+    MethodNotAllowed,
+    PayloadTooLarge,
+    ProductNotFound,
+    ServiceUnavailable,
+    UnknownProduct,
+    ValidationFailed,
+)
+from gateway.http import (
+    MAX_BODY_BYTES,
+    JsonHttpRequestHandler,
+    created,
+    json_response,
+    no_content,
+    query_params,
+    read_json,
+)
+
+
+def post(data, **kwargs):
+    return EnvironBuilder(method="POST", path="/products", data=data, **kwargs).get_request()
+
+
+def body_of(response):
+    return json.loads(response.get_data(as_text=True))
+
+
+# read_json
+
+
+def test_read_json_returns_object():
+    body = {"name": "Lamp", "price": 19.99, "tags": [1, None]}
+    assert read_json(post(json.dumps(body), content_type="application/json")) == body
+
+
+def test_read_json_ignores_content_type():
+    assert read_json(post('{"a": 1}', content_type="text/plain")) == {"a": 1}
+
+
+@pytest.mark.parametrize("data", ['{"name": ', "{'a': 1}", "not json", "", "{\"a\": 1}}", "\x00"])
+def test_read_json_malformed_is_bad_request(data):
+    with pytest.raises(BadRequest) as caught:
+        read_json(post(data))
+    assert type(caught.value) is BadRequest
+    assert caught.value.status == 400
+
+
+@pytest.mark.parametrize("data", ["[]", '[{"a": 1}]', '"text"', "5", "null", "true"])
+def test_read_json_non_object_is_bad_request(data):
+    with pytest.raises(BadRequest) as caught:
+        read_json(post(data))
+    assert caught.value.message == "The body must be a JSON object."
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_read_json_rejects_non_finite_constants(constant):
+    with pytest.raises(BadRequest):
+        read_json(post('{"price": %s}' % constant))
+
+
+def test_read_json_body_over_limit_is_payload_too_large():
+    data = '{"a": "' + "x" * MAX_BODY_BYTES + '"}'
+    with pytest.raises(PayloadTooLarge) as caught:
+        read_json(post(data))
+    assert caught.value.status == 413
+
+
+def test_read_json_body_at_limit_is_accepted():
+    padding = MAX_BODY_BYTES - len('{"a": ""}')
+    data = '{"a": "' + "x" * padding + '"}'
+    assert len(data.encode()) == MAX_BODY_BYTES
+    assert read_json(post(data)) == {"a": "x" * padding}
+
+
+def test_read_json_deeply_nested_body_is_bad_request():
+    with pytest.raises(BadRequest):
+        read_json(post("[" * 100_000))
+
+
+# query_params
+
+
+def test_query_params_returns_only_present_names():
+    request = EnvironBuilder(path="/products", query_string="page=2&q=lamp&other=x").get_request()
+    assert query_params(request, "page", "page_size", "q", "sort") == {"page": "2", "q": "lamp"}
+
+
+def test_query_params_keeps_empty_values_as_strings():
+    request = EnvironBuilder(path="/products", query_string="q=&page=").get_request()
+    assert query_params(request, "page", "q") == {"page": "", "q": ""}
+
+
+def test_query_params_none_present():
+    request = EnvironBuilder(path="/products").get_request()
+    assert query_params(request, "page", "q") == {}
+
+
+# responses
+
+
+def test_created_is_201_with_json_body_and_location():
+    document = {"id": "5f00000000000000000000aa", "name": "Lamp"}
+
+    response = created(document, "/products")
+
+    assert response.status_code == 201
+    assert response.headers["Location"] == "/products/5f00000000000000000000aa"
+    assert response.mimetype == "application/json"
+    assert body_of(response) == document
+
+
+def test_json_response_default_status_and_type():
+    response = json_response({"a": [1, None]})
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert body_of(response) == {"a": [1, None]}
+
+
+def test_no_content_is_204_with_empty_body():
+    response = no_content()
+    assert response.status_code == 204
+    assert response.get_data() == b""
+
+
+# JsonHttpRequestHandler.response_from_exception
+
+
+@pytest.fixture
+def handler():
+    return JsonHttpRequestHandler("GET", "/x")
+
+
+@pytest.mark.parametrize(
+    "error, status",
+    [
+        (ValidationFailed(details={"price": ["At most 2 decimal places."]}), 400),
+        (BadRequest("Bad body."), 400),
+        (ProductNotFound.for_id("abc"), 404),
+        (MethodNotAllowed(details={"allowed": ["GET"]}), 405),
+        (EmailAlreadyExists(details={"email": "a@b.co"}), 409),
+        (PayloadTooLarge(), 413),
+        (UnknownProduct(details={"ids": ["x"]}), 422),
+        (ServiceUnavailable(), 503),
+    ],
+    ids=lambda v: type(v).__name__ if isinstance(v, Exception) else str(v),
+)
+def test_service_error_maps_to_its_status_and_json(handler, error, status):
+    response = handler.response_from_exception(error)
+
+    assert response.status_code == status
+    assert response.headers["Content-Type"] == "application/json"
+    assert body_of(response) == {
+        "error": error.code,
+        "message": error.message,
+        "details": error.details,
+    }
+
+
+def test_not_found_body(handler):
+    response = handler.response_from_exception(ProductNotFound.for_id("abc"))
+    assert body_of(response) == {
+        "error": "PRODUCT_NOT_FOUND",
+        "message": "Product abc does not exist.",
+        "details": {"id": "abc"},
+    }
+
+
+@pytest.mark.parametrize(
+    "exc", [RuntimeError("secret db password"), KeyError("secret db password"), ValueError("secret db password")]
+)
+def test_unexpected_exception_is_opaque_500(handler, exc):
+    response = handler.response_from_exception(exc)
+
+    assert response.status_code == 500
+    assert response.headers["Content-Type"] == "application/json"
+    assert body_of(response)["error"] == "INTERNAL_ERROR"
+    assert "secret" not in response.get_data(as_text=True)
+
+
+def test_handler_expects_service_errors_by_default(handler):
+    # Expected exceptions are logged without a traceback by nameko.
+    assert handler.expected_exceptions is not None
+    assert issubclass(ProductNotFound, handler.expected_exceptions)

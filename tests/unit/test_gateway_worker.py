@@ -1,0 +1,212 @@
+"""GatewayService routes with mocked RPC clients (nameko's worker_factory)."""
+import json
+
+import pytest
+from nameko.testing.services import worker_factory
+from werkzeug.test import EnvironBuilder
+
+from common.errors import BadRequest, ProductNotFound, ServiceUnavailable
+from gateway.service import HEALTH_TIMEOUT_SECONDS, GatewayService
+
+PRODUCT = {"id": "5f00000000000000000000aa", "name": "Lamp", "price": "19.99"}
+CUSTOMER = {"id": "5f00000000000000000000bb", "name": "Ada", "email": "ada@example.com"}
+
+
+def request(method, path, body=None, query_string=None):
+    data = None if body is None else (body if isinstance(body, str) else json.dumps(body))
+    return EnvironBuilder(
+        method=method, path=path, data=data, query_string=query_string,
+        content_type="application/json",
+    ).get_request()
+
+
+def body_of(response):
+    return json.loads(response.get_data(as_text=True))
+
+
+@pytest.fixture
+def gateway():
+    return worker_factory(GatewayService)
+
+
+def ping_returns(gateway, service_name, value=None, error=None):
+    call = getattr(gateway, service_name).ping.with_timeout.return_value
+    call.return_value = value
+    call.side_effect = error
+
+
+# health
+
+
+def test_health_ok_when_every_service_answers(gateway):
+    for name in ("product", "customers"):
+        ping_returns(gateway, name, "ok")
+
+    response = gateway.health(request("GET", "/health"))
+
+    assert response.status_code == 200
+    assert body_of(response) == {"status": "ok", "services": {"product": "ok", "customers": "ok"}}
+
+
+def test_health_pings_with_short_timeout(gateway):
+    for name in ("product", "customers"):
+        ping_returns(gateway, name, "ok")
+
+    gateway.health(request("GET", "/health"))
+
+    gateway.product.ping.with_timeout.assert_called_once_with(HEALTH_TIMEOUT_SECONDS)
+    gateway.customers.ping.with_timeout.assert_called_once_with(HEALTH_TIMEOUT_SECONDS)
+    gateway.product.ping.with_timeout.return_value.assert_called_once_with()
+
+
+@pytest.mark.parametrize("error", [ServiceUnavailable(), RuntimeError("boom"), TimeoutError()])
+def test_health_503_names_the_failing_service(gateway, error):
+    ping_returns(gateway, "product", error=error)
+    ping_returns(gateway, "customers", "ok")
+
+    response = gateway.health(request("GET", "/health"))
+
+    assert response.status_code == 503
+    assert response.mimetype == "application/json"
+    assert body_of(response) == {
+        "status": "unavailable",
+        "services": {"product": "unavailable", "customers": "ok"},
+    }
+
+
+def test_health_503_when_a_ping_answers_something_else(gateway):
+    ping_returns(gateway, "product", "ok")
+    ping_returns(gateway, "customers", None)
+
+    response = gateway.health(request("GET", "/health"))
+
+    assert response.status_code == 503
+    assert body_of(response)["status"] == "unavailable"
+
+
+def test_health_503_when_every_service_fails(gateway):
+    for name in ("product", "customers"):
+        ping_returns(gateway, name, error=ServiceUnavailable())
+
+    response = gateway.health(request("GET", "/health"))
+
+    assert response.status_code == 503
+    assert body_of(response)["services"] == {"product": "unavailable", "customers": "unavailable"}
+
+
+# products
+
+
+def test_create_product_returns_201_with_location(gateway):
+    gateway.product.create.return_value = PRODUCT
+
+    response = gateway.create_product(request("POST", "/products", {"name": "Lamp", "price": 19.99}))
+
+    gateway.product.create.assert_called_once_with({"name": "Lamp", "price": 19.99})
+    assert response.status_code == 201
+    assert response.headers["Location"] == "/products/5f00000000000000000000aa"
+    assert body_of(response) == PRODUCT
+
+
+@pytest.mark.parametrize("body", ["{not json", "[1, 2]", '{"price": NaN}'])
+def test_create_product_bad_body_raises_before_rpc(gateway, body):
+    with pytest.raises(BadRequest):
+        gateway.create_product(request("POST", "/products", body))
+    gateway.product.create.assert_not_called()
+
+
+def test_list_products_passes_only_present_query_params(gateway):
+    page = {"items": [PRODUCT], "total": 1, "page": 2, "page_size": 20}
+    gateway.product.list.return_value = page
+
+    response = gateway.list_products(request("GET", "/products", query_string="page=2&sort=-price&junk=1"))
+
+    gateway.product.list.assert_called_once_with(page="2", sort="-price")
+    assert response.status_code == 200
+    assert body_of(response) == page
+
+
+def test_get_product_passes_id(gateway):
+    gateway.product.get.return_value = PRODUCT
+
+    response = gateway.get_product(request("GET", "/products/abc"), "abc")
+
+    gateway.product.get.assert_called_once_with("abc")
+    assert body_of(response) == PRODUCT
+
+
+def test_get_product_lets_service_error_through(gateway):
+    gateway.product.get.side_effect = ProductNotFound.for_id("abc")
+    with pytest.raises(ProductNotFound):
+        gateway.get_product(request("GET", "/products/abc"), "abc")
+
+
+def test_replace_product_is_a_full_update(gateway):
+    gateway.product.update.return_value = PRODUCT
+
+    response = gateway.replace_product(request("PUT", "/products/abc", {"name": "Lamp"}), "abc")
+
+    gateway.product.update.assert_called_once_with("abc", {"name": "Lamp"})
+    assert response.status_code == 200
+
+
+def test_update_product_is_a_partial_update(gateway):
+    gateway.product.update.return_value = PRODUCT
+
+    response = gateway.update_product(request("PATCH", "/products/abc", {"stock": 2}), "abc")
+
+    gateway.product.update.assert_called_once_with("abc", {"stock": 2}, partial=True)
+    assert body_of(response) == PRODUCT
+
+
+def test_delete_product_returns_204_empty(gateway):
+    response = gateway.delete_product(request("DELETE", "/products/abc"), "abc")
+
+    gateway.product.delete.assert_called_once_with("abc")
+    assert response.status_code == 204
+    assert response.get_data() == b""
+
+
+# customers
+
+
+def test_create_customer_returns_201_with_location(gateway):
+    gateway.customers.create.return_value = CUSTOMER
+
+    response = gateway.create_customer(request("POST", "/customers", {"name": "Ada"}))
+
+    gateway.customers.create.assert_called_once_with({"name": "Ada"})
+    assert response.status_code == 201
+    assert response.headers["Location"] == "/customers/5f00000000000000000000bb"
+
+
+def test_list_customers_ignores_sort_param(gateway):
+    gateway.customers.list.return_value = {"items": [], "total": 0, "page": 1, "page_size": 20}
+
+    gateway.list_customers(request("GET", "/customers", query_string="q=ada&sort=name&page_size=5"))
+
+    gateway.customers.list.assert_called_once_with(q="ada", page_size="5")
+
+
+def test_update_customer_is_a_partial_update(gateway):
+    gateway.customers.update.return_value = CUSTOMER
+
+    gateway.update_customer(request("PATCH", "/customers/abc", {"phone": None}), "abc")
+
+    gateway.customers.update.assert_called_once_with("abc", {"phone": None}, partial=True)
+
+
+def test_replace_customer_is_a_full_update(gateway):
+    gateway.customers.update.return_value = CUSTOMER
+
+    gateway.replace_customer(request("PUT", "/customers/abc", {"name": "Ada"}), "abc")
+
+    gateway.customers.update.assert_called_once_with("abc", {"name": "Ada"})
+
+
+def test_delete_customer_returns_204_empty(gateway):
+    response = gateway.delete_customer(request("DELETE", "/customers/abc"), "abc")
+
+    gateway.customers.delete.assert_called_once_with("abc")
+    assert response.status_code == 204
+    assert response.get_data() == b""

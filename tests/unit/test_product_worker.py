@@ -1,0 +1,193 @@
+"""ProductService methods with a mocked store (nameko's worker_factory)."""
+import datetime
+from decimal import Decimal
+
+import pytest
+from nameko.testing.services import worker_factory
+
+from common.errors import ProductNotFound, ValidationFailed
+from product.service import ProductService
+
+MOMENT = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.timezone.utc)
+
+
+def stored(**fields):
+    """A product as the store returns it (from_document output)."""
+    return {
+        "id": "5f00000000000000000000aa",
+        "name": "Lamp",
+        "price": Decimal("19.99"),
+        "description": "",
+        "stock": 0,
+        "created_at": MOMENT,
+        "updated_at": MOMENT,
+        **fields,
+    }
+
+
+@pytest.fixture
+def service():
+    return worker_factory(ProductService)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"name": "Lamp"},
+        {"name": "", "price": 1},
+        {"name": "Lamp", "price": "1.999"},
+        {"name": "Lamp", "price": 1, "stock": -1},
+        {"name": "Lamp", "price": 1, "colour": "red"},
+        {"name": {"$gt": ""}, "price": 1},
+        ["Lamp", 1],
+        None,
+    ],
+)
+def test_create_with_invalid_data_raises_and_never_stores(service, data):
+    with pytest.raises(ValidationFailed):
+        service.create(data)
+    service.store.create.assert_not_called()
+
+
+def test_create_passes_cleaned_fields_to_store(service):
+    service.store.create.return_value = stored()
+
+    service.create({"name": "  Lamp ", "price": 19.99, "id": "ignored"})
+
+    service.store.create.assert_called_once_with(
+        {"name": "Lamp", "price": Decimal("19.99"), "description": "", "stock": 0}
+    )
+    assert isinstance(service.store.create.call_args.args[0]["price"], Decimal)
+
+
+def test_create_returns_dumped_document(service):
+    service.store.create.return_value = stored(stock=3)
+
+    result = service.create({"name": "Lamp", "price": "19.99", "stock": 3})
+
+    assert result == {
+        "id": "5f00000000000000000000aa",
+        "name": "Lamp",
+        "price": "19.99",
+        "description": "",
+        "stock": 3,
+        "created_at": "2024-05-01T12:00:00+00:00",
+        "updated_at": "2024-05-01T12:00:00+00:00",
+    }
+
+
+def test_get_returns_dumped_document(service):
+    service.store.get.return_value = stored(price=Decimal("5"))
+
+    result = service.get("5f00000000000000000000aa")
+
+    service.store.get.assert_called_once_with("5f00000000000000000000aa")
+    assert result["price"] == "5.00"
+
+
+def test_get_lets_not_found_through(service):
+    service.store.get.side_effect = ProductNotFound.for_id("nope")
+    with pytest.raises(ProductNotFound):
+        service.get("nope")
+
+
+def test_update_partial_passes_only_given_fields(service):
+    service.store.update.return_value = stored(stock=9)
+
+    result = service.update("5f00000000000000000000aa", {"stock": 9}, partial=True)
+
+    service.store.update.assert_called_once_with("5f00000000000000000000aa", {"stock": 9})
+    assert result["stock"] == 9
+
+
+def test_update_full_replaces_with_defaults(service):
+    service.store.update.return_value = stored()
+
+    service.update("5f00000000000000000000aa", {"name": "Lamp", "price": "2"})
+
+    service.store.update.assert_called_once_with(
+        "5f00000000000000000000aa",
+        {"name": "Lamp", "price": Decimal("2.00"), "description": "", "stock": 0},
+    )
+
+
+@pytest.mark.parametrize("data", [{}, {"id": "x", "updated_at": "y"}])
+def test_update_partial_with_nothing_raises_without_touching_store(service, data):
+    with pytest.raises(ValidationFailed):
+        service.update("5f00000000000000000000aa", data, partial=True)
+    service.store.update.assert_not_called()
+
+
+def test_update_full_with_missing_fields_raises_without_touching_store(service):
+    with pytest.raises(ValidationFailed) as caught:
+        service.update("5f00000000000000000000aa", {"stock": 1})
+    assert set(caught.value.details) == {"name", "price"}
+    service.store.update.assert_not_called()
+
+
+def test_list_defaults(service):
+    service.store.search.return_value = ([], 0)
+
+    result = service.list()
+
+    service.store.search.assert_called_once_with(
+        "", "-created_at", {"page": 1, "page_size": 20, "q": "", "sort": "-created_at"}
+    )
+    assert result == {"items": [], "total": 0, "page": 1, "page_size": 20}
+
+
+def test_list_parses_query_strings_and_dumps_items(service):
+    service.store.search.return_value = ([stored()], 41)
+
+    result = service.list(page="3", page_size="10", q="lamp", sort="price")
+
+    text, sort, page = service.store.search.call_args.args
+    assert (text, sort) == ("lamp", "price")
+    assert (page["page"], page["page_size"]) == (3, 10)
+    assert result["total"] == 41
+    assert (result["page"], result["page_size"]) == (3, 10)
+    assert [item["price"] for item in result["items"]] == ["19.99"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"page": "0"}, {"page_size": "101"}, {"page": "abc"}, {"sort": "_id"}, {"q": "x" * 101}],
+)
+def test_list_rejects_bad_query_without_searching(service, params):
+    with pytest.raises(ValidationFailed):
+        service.list(**params)
+    service.store.search.assert_not_called()
+
+
+def test_get_many_passes_ids_and_dumps(service):
+    service.store.get_many.return_value = [stored()]
+    ids = ["5f00000000000000000000aa", "not-an-id"]
+
+    result = service.get_many(ids)
+
+    service.store.get_many.assert_called_once_with(ids)
+    assert [item["price"] for item in result] == ["19.99"]
+
+
+@pytest.mark.parametrize("ids", [None, "5f00000000000000000000aa", [1, 2]])
+def test_get_many_rejects_non_list_of_strings(service, ids):
+    with pytest.raises(ValidationFailed):
+        service.get_many(ids)
+    service.store.get_many.assert_not_called()
+
+
+def test_delete_calls_store(service):
+    assert service.delete("5f00000000000000000000aa") is None
+    service.store.delete.assert_called_once_with("5f00000000000000000000aa")
+
+
+def test_ping_calls_store_ping(service):
+    assert service.ping() == "ok"
+    service.store.ping.assert_called_once_with()
+
+
+def test_ping_propagates_store_failure(service):
+    service.store.ping.side_effect = ConnectionError("down")
+    with pytest.raises(ConnectionError):
+        service.ping()

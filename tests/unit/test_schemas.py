@@ -1,0 +1,318 @@
+"""Product, customer and paging schemas, and the load helpers that wrap them."""
+import datetime
+from decimal import Decimal
+
+import pytest
+from marshmallow import ValidationError
+
+from common.errors import ValidationFailed
+from common.schemas import PageSchema, given, load, load_changes, page_of
+from customers.schemas import CustomerQuerySchema, CustomerSchema
+from product.schemas import ProductIdsSchema, ProductQuerySchema, ProductSchema
+
+VALID_PRODUCT = {"name": "Lamp", "price": "19.99"}
+VALID_CUSTOMER = {"name": "Ada", "email": "ada@example.com"}
+
+
+def errors_of(schema, data, **kwargs):
+    with pytest.raises(ValidationError) as caught:
+        schema.load(data, **kwargs)
+    return caught.value.messages
+
+
+# ProductSchema
+
+
+def test_product_load_fills_defaults():
+    assert ProductSchema().load(VALID_PRODUCT) == {
+        "name": "Lamp",
+        "price": Decimal("19.99"),
+        "description": "",
+        "stock": 0,
+    }
+
+
+def test_product_name_is_stripped():
+    assert ProductSchema().load({**VALID_PRODUCT, "name": "  Lamp \n"})["name"] == "Lamp"
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\t\n", "x" * 201])
+def test_product_rejects_blank_or_too_long_name(name):
+    assert "name" in errors_of(ProductSchema(), {**VALID_PRODUCT, "name": name})
+
+
+@pytest.mark.parametrize("name", ["x", "x" * 200, "  " + "x" * 200 + "  "])
+def test_product_accepts_name_of_1_to_200_chars_after_stripping(name):
+    assert ProductSchema().load({**VALID_PRODUCT, "name": name})["name"] == name.strip()
+
+
+@pytest.mark.parametrize("field", ["name", "price"])
+def test_product_requires_name_and_price(field):
+    data = {k: v for k, v in VALID_PRODUCT.items() if k != field}
+    assert errors_of(ProductSchema(), data) == {field: ["Missing data for required field."]}
+
+
+def test_product_description_may_be_2000_chars():
+    loaded = ProductSchema().load({**VALID_PRODUCT, "description": "d" * 2000})
+    assert loaded["description"] == "d" * 2000
+
+
+def test_product_description_longer_than_2000_is_rejected():
+    assert "description" in errors_of(ProductSchema(), {**VALID_PRODUCT, "description": "d" * 2001})
+
+
+@pytest.mark.parametrize("stock", [0, 7, 1_000_000_000])
+def test_product_accepts_stock_in_range(stock):
+    assert ProductSchema().load({**VALID_PRODUCT, "stock": stock})["stock"] == stock
+
+
+@pytest.mark.parametrize("stock", [-1, 1_000_000_001, True, False, 1.5, 5.0, "5", None, [5]])
+def test_product_rejects_bad_stock(stock):
+    assert "stock" in errors_of(ProductSchema(), {**VALID_PRODUCT, "stock": stock})
+
+
+def test_product_rejects_unknown_field_by_name():
+    assert errors_of(ProductSchema(), {**VALID_PRODUCT, "colour": "red"}) == {
+        "colour": ["Unknown field."]
+    }
+
+
+def test_product_silently_drops_read_only_fields():
+    data = {
+        **VALID_PRODUCT,
+        "id": "5f0000000000000000000000",
+        "_id": "5f0000000000000000000000",
+        "created_at": "2020-01-01T00:00:00+00:00",
+        "updated_at": "not even a date",
+    }
+    assert set(ProductSchema().load(data)) == {"name", "price", "description", "stock"}
+
+
+@pytest.mark.parametrize("field", ["name", "description"])
+def test_product_rejects_operator_objects_in_text_fields(field):
+    data = {**VALID_PRODUCT, field: {"$gt": ""}}
+    assert errors_of(ProductSchema(), data) == {field: ["Not a valid string."]}
+
+
+def test_product_partial_load_applies_no_defaults():
+    assert ProductSchema().load({"price": 3}, partial=True) == {"price": Decimal("3.00")}
+
+
+def test_product_partial_load_still_validates_given_fields():
+    assert "stock" in errors_of(ProductSchema(), {"stock": -1}, partial=True)
+
+
+def test_product_dump_gives_money_string_and_iso_dates():
+    moment = datetime.datetime(2024, 5, 1, 12, 30, tzinfo=datetime.timezone.utc)
+    document = {
+        "id": "abc",
+        "name": "Lamp",
+        "price": Decimal("5"),
+        "description": "",
+        "stock": 2,
+        "created_at": moment,
+        "updated_at": moment,
+        "reservations": {"order": 1},
+    }
+    assert ProductSchema().dump(document) == {
+        "id": "abc",
+        "name": "Lamp",
+        "price": "5.00",
+        "description": "",
+        "stock": 2,
+        "created_at": "2024-05-01T12:30:00+00:00",
+        "updated_at": "2024-05-01T12:30:00+00:00",
+    }
+
+
+def test_product_ids_schema_requires_a_list():
+    assert "ids" in errors_of(ProductIdsSchema(), {"ids": "abc"})
+
+
+# load() / load_changes()
+
+
+@pytest.mark.parametrize("body", [None, [], ["name"], "text", 5, True])
+def test_load_rejects_non_object_body(body):
+    with pytest.raises(ValidationFailed):
+        load(ProductSchema(), body)
+
+
+def test_load_puts_field_errors_in_details():
+    with pytest.raises(ValidationFailed) as caught:
+        load(ProductSchema(), {"name": "", "price": "abc", "stock": -1})
+    assert set(caught.value.details) == {"name", "price", "stock"}
+    assert caught.value.status == 400
+
+
+def test_load_returns_cleaned_fields():
+    assert load(ProductSchema(), {"name": " Lamp ", "price": 2})["price"] == Decimal("2.00")
+
+
+@pytest.mark.parametrize("body", [{}, {"id": "x", "created_at": "y"}])
+def test_load_changes_with_partial_and_nothing_to_change_fails(body):
+    with pytest.raises(ValidationFailed):
+        load_changes(ProductSchema(), body, partial=True)
+
+
+def test_load_changes_without_partial_requires_all_required_fields():
+    with pytest.raises(ValidationFailed) as caught:
+        load_changes(ProductSchema(), {"stock": 1}, partial=False)
+    assert set(caught.value.details) == {"name", "price"}
+
+
+def test_load_changes_with_partial_returns_only_given_fields():
+    assert load_changes(ProductSchema(), {"stock": 4}, partial=True) == {"stock": 4}
+
+
+def test_given_drops_none_values_only():
+    assert given(page=None, q="", page_size=0) == {"q": "", "page_size": 0}
+
+
+def test_page_of_shape():
+    assert page_of(["a"], 9, {"page": 2, "page_size": 5, "q": ""}) == {
+        "items": ["a"],
+        "total": 9,
+        "page": 2,
+        "page_size": 5,
+    }
+
+
+# Paging and query schemas
+
+
+QUERY_SCHEMAS = [PageSchema, ProductQuerySchema, CustomerQuerySchema]
+
+
+@pytest.mark.parametrize("schema_cls", QUERY_SCHEMAS)
+def test_paging_defaults(schema_cls):
+    loaded = schema_cls().load({})
+    assert (loaded["page"], loaded["page_size"]) == (1, 20)
+
+
+@pytest.mark.parametrize("schema_cls", QUERY_SCHEMAS)
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"page": "2"}, (2, 20)),
+        ({"page_size": "1"}, (1, 1)),
+        ({"page_size": "100"}, (1, 100)),
+        ({"page": 3, "page_size": 50}, (3, 50)),
+    ],
+)
+def test_paging_accepts_numbers_and_numeric_strings(schema_cls, params, expected):
+    loaded = schema_cls().load(params)
+    assert (loaded["page"], loaded["page_size"]) == expected
+
+
+@pytest.mark.parametrize("schema_cls", QUERY_SCHEMAS)
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"page": "0"}, "page"),
+        ({"page": "-1"}, "page"),
+        ({"page": "abc"}, "page"),
+        ({"page": True}, "page"),
+        ({"page_size": "0"}, "page_size"),
+        ({"page_size": "101"}, "page_size"),
+        ({"page_size": "abc"}, "page_size"),
+    ],
+)
+def test_paging_rejects_out_of_range_or_non_numeric(schema_cls, params, field):
+    assert field in errors_of(schema_cls(), params)
+
+
+def test_product_query_defaults():
+    assert ProductQuerySchema().load({}) == {
+        "page": 1,
+        "page_size": 20,
+        "q": "",
+        "sort": "-created_at",
+    }
+
+
+@pytest.mark.parametrize(
+    "sort",
+    ["name", "-name", "price", "-price", "stock", "-stock", "created_at", "-created_at"],
+)
+def test_product_query_accepts_allowed_sorts(sort):
+    assert ProductQuerySchema().load({"sort": sort})["sort"] == sort
+
+
+@pytest.mark.parametrize("sort", ["", "description", "--name", "name desc", "_id", "reservations"])
+def test_product_query_rejects_other_sorts(sort):
+    assert "sort" in errors_of(ProductQuerySchema(), {"sort": sort})
+
+
+@pytest.mark.parametrize("schema_cls", [ProductQuerySchema, CustomerQuerySchema])
+def test_query_text_longer_than_100_is_rejected(schema_cls):
+    assert "q" in errors_of(schema_cls(), {"q": "x" * 101})
+
+
+# CustomerSchema
+
+
+def test_customer_minimal_load_fills_nullable_defaults():
+    assert CustomerSchema().load(VALID_CUSTOMER) == {
+        "name": "Ada",
+        "email": "ada@example.com",
+        "phone": None,
+        "address": None,
+    }
+
+
+@pytest.mark.parametrize("field", ["name", "email"])
+def test_customer_requires_name_and_email(field):
+    data = {k: v for k, v in VALID_CUSTOMER.items() if k != field}
+    assert errors_of(CustomerSchema(), data) == {field: ["Missing data for required field."]}
+
+
+@pytest.mark.parametrize("email", ["not-an-email", "ada@", "@example.com", "", "a b@example.com", 5])
+def test_customer_rejects_invalid_email(email):
+    assert "email" in errors_of(CustomerSchema(), {**VALID_CUSTOMER, "email": email})
+
+
+def test_customer_rejects_blank_name():
+    assert "name" in errors_of(CustomerSchema(), {**VALID_CUSTOMER, "name": "   "})
+
+
+@pytest.mark.parametrize("phone", ["+44 20 7946 0958", "555-1234", "1 (555) 123.4567", "123"])
+def test_customer_accepts_phone_numbers(phone):
+    assert CustomerSchema().load({**VALID_CUSTOMER, "phone": phone})["phone"] == phone
+
+
+@pytest.mark.parametrize("phone", ["abc", "12", "+", "555-CALL-NOW", "1" * 31, ""])
+def test_customer_rejects_invalid_phone(phone):
+    assert errors_of(CustomerSchema(), {**VALID_CUSTOMER, "phone": phone}) == {
+        "phone": ["Not a valid phone number."]
+    }
+
+
+def test_customer_phone_and_address_may_be_null():
+    loaded = CustomerSchema().load({**VALID_CUSTOMER, "phone": None, "address": None})
+    assert (loaded["phone"], loaded["address"]) == (None, None)
+
+
+def test_customer_accepts_full_address():
+    address = {"street": "1 Main St", "city": "Oslo", "postal_code": "0150", "country": "NO"}
+    assert CustomerSchema().load({**VALID_CUSTOMER, "address": address})["address"] == address
+
+
+def test_customer_address_rejects_unknown_key():
+    data = {**VALID_CUSTOMER, "address": {"city": "Oslo", "zip": "0150"}}
+    assert errors_of(CustomerSchema(), data) == {"address": {"zip": ["Unknown field."]}}
+
+
+@pytest.mark.parametrize("address", ["1 Main St", ["Oslo"], 5])
+def test_customer_address_must_be_an_object(address):
+    assert "address" in errors_of(CustomerSchema(), {**VALID_CUSTOMER, "address": address})
+
+
+def test_customer_rejects_unknown_field():
+    assert errors_of(CustomerSchema(), {**VALID_CUSTOMER, "email_key": "x"}) == {
+        "email_key": ["Unknown field."]
+    }
+
+
+def test_customer_partial_load_applies_no_defaults():
+    assert CustomerSchema().load({"name": "Bo"}, partial=True) == {"name": "Bo"}
