@@ -23,8 +23,19 @@ def rpc(method):
 
 
 class RpcClient(RpcProxy):
+    """An RPC proxy whose calls time out.
+
+    ``hops``: how many RPC calls of its own the target makes per call, each
+    with its own deadline; the caller waits that many times RPC_TIMEOUT, so
+    it never gives up on work that is still within its time.
+    """
+
+    def __init__(self, target_service, hops=1, **options):
+        super().__init__(target_service, **options)
+        self.hops = hops
+
     def get_dependency(self, worker_ctx):
-        timeout = float(self.container.config.get("RPC_TIMEOUT", DEFAULT_RPC_TIMEOUT))
+        timeout = self.hops * float(self.container.config.get("RPC_TIMEOUT", DEFAULT_RPC_TIMEOUT))
         return _ServiceClient(
             worker_ctx,
             self.target_service,

@@ -13,8 +13,12 @@ class GatewayService:
 
     product = RpcClient("product")
     customers = RpcClient("customers")
+    # Placing an order waits on customers, product and the reservation.
+    orders = RpcClient("orders", hops=3)
+    inventory = RpcClient("inventory")
+    shipping = RpcClient("shipping")
 
-    checked_services = ("product", "customers")
+    checked_services = ("product", "customers", "orders", "inventory", "shipping")
 
     @http("GET", "/health")
     def health(self, request):
@@ -59,6 +63,12 @@ class GatewayService:
         self.product.delete(product_id)
         return no_content()
 
+    @http("GET", "/products/<product_id>/movements")
+    def list_product_movements(self, request, product_id):
+        self.product.get(product_id)  # an unknown product is a 404, not an empty list
+        params = query_params(request, "page", "page_size")
+        return json_response(self.inventory.list_movements(product_id, **params))
+
     # customers
 
     @http("GET", "/customers")
@@ -85,3 +95,27 @@ class GatewayService:
     def delete_customer(self, request, customer_id):
         self.customers.delete(customer_id)
         return no_content()
+
+    # orders
+
+    @http("GET", "/orders")
+    def list_orders(self, request):
+        params = query_params(request, "customer_id", "status", "page", "page_size")
+        return json_response(self.orders.list_orders(**params))
+
+    @http("POST", "/orders")
+    def create_order(self, request):
+        return created(self.orders.create_order(read_json(request)), "/orders")
+
+    @http("GET", "/orders/<order_id>")
+    def get_order(self, request, order_id):
+        return json_response(self.orders.get_order(order_id))
+
+    @http("DELETE", "/orders/<order_id>")
+    def cancel_order(self, request, order_id):
+        return json_response(self.orders.cancel_order(order_id))
+
+    @http("GET", "/orders/<order_id>/shipment")
+    def get_order_shipment(self, request, order_id):
+        self.orders.get_order(order_id)  # an unknown order is ORDER_NOT_FOUND
+        return json_response(self.shipping.get_shipment(order_id))

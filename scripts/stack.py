@@ -32,6 +32,9 @@ CONFIG = ROOT / "config" / "config.yml"
 SERVICES = [
     ("product", "product.service"),
     ("customers", "customers.service"),
+    ("orders", "orders.service"),
+    ("inventory", "inventory.service"),
+    ("shipping", "shipping.service"),
     ("gateway", "gateway.service"),
 ]
 

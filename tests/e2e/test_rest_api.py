@@ -105,7 +105,12 @@ def test_health_reports_every_service_ok(http):
 
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("application/json")
-    assert response.json() == {"status": "ok", "services": {"product": "ok", "customers": "ok"}}
+    body = response.json()
+    assert set(body) == {"status", "services"}
+    assert body["status"] == "ok"
+    # product and customers at least; services added later must be ok as well
+    assert {"product": "ok", "customers": "ok"}.items() <= body["services"].items(), body
+    assert set(body["services"].values()) == {"ok"}, body
 
 
 class TestProductCreateAndRead:
@@ -138,7 +143,7 @@ class TestProductCreateAndRead:
     @pytest.mark.parametrize(
         "price, expected",
         [(19.99, "19.99"), ("19.99", "19.99"), (5, "5.00"), ("0.5", "0.50"), (0, "0.00"),
-         (" 7.10 ", "7.10"), (1000000000, "1000000000.00")],
+         (" 7.10 ", "7.10"), ("-0", "0.00"), (1000000000, "1000000000.00")],
     )
     def test_price_is_an_exact_decimal_string(self, http, price, expected):
         created = create_product(http, price=price)
@@ -191,6 +196,9 @@ class TestProductCreateRejects:
             pytest.param({"name": "N", "price": None}, {"price"}, id="price-null"),
             pytest.param({"name": "N", "price": "NaN"}, {"price"}, id="price-nan-string"),
             pytest.param({"name": "N", "price": "Infinity"}, {"price"}, id="price-inf-string"),
+            pytest.param({"name": "N", "price": "1e2"}, {"price"}, id="price-exponent-string"),
+            pytest.param({"name": "N", "price": "1_000"}, {"price"}, id="price-underscore-string"),
+            pytest.param({"name": "N", "price": "-0.01"}, {"price"}, id="price-negative-string"),
             pytest.param({"name": "N", "price": [1]}, {"price"}, id="price-list"),
             pytest.param({"name": "N", "price": {"$gt": 0}}, {"price"}, id="price-operator"),
             pytest.param({"name": "N", "price": 1, "stock": -1}, {"stock"}, id="stock-negative"),
@@ -226,6 +234,28 @@ class TestProductCreateRejects:
 
         assert_error(send_raw(http, "POST", "/products", data, tag), 400, "BAD_REQUEST")
         assert product_total(http, tag) == 0
+
+    def test_a_body_nested_too_deeply_is_400(self, http):
+        tag = token()
+        body = '{"name": "{tag}", "price": 1, "description": ' + "[" * 100_000 + "]" * 100_000 + "}"
+
+        assert_error(send_raw(http, "POST", "/products", body, tag), 400, "BAD_REQUEST")
+        assert product_total(http, tag) == 0
+
+    @pytest.mark.xfail(strict=True, reason=(
+        "BUG: a chunked request body (Transfer-Encoding: chunked, no Content-Length) is read "
+        "as empty: eventlet's WSGI server does not set wsgi.input_terminated, so werkzeug's "
+        "safe fallback hands read_json an empty stream and valid JSON gets 400 BAD_REQUEST"
+    ))
+    def test_a_chunked_body_is_read(self, http):
+        name = f"Chunked {token()}"
+        chunks = iter([b'{"name": "', name.encode(), b'", ', b'"price": "3.00"}'])
+
+        response = http.post("/products", data=chunks, headers={"Content-Type": "application/json"})
+
+        assert response.status_code == 201, response.text
+        assert response.json()["name"] == name
+        assert product_total(http, name) == 1
 
     def test_an_oversized_body_is_413(self, http):
         tag = token()
@@ -701,7 +731,7 @@ class TestCustomers:
 class TestRouting:
     @pytest.mark.parametrize(
         "method, path",
-        [("GET", "/"), ("GET", "/nope"), ("GET", "/products/"), ("POST", "/orders"),
+        [("GET", "/"), ("GET", "/nope"), ("GET", "/products/"), ("POST", "/invoices"),
          ("GET", f"/products/{OTHER_ID}/extra"), ("DELETE", "/customers/a/b")],
     )
     def test_an_unknown_route_is_404_json(self, http, method, path):

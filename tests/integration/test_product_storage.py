@@ -165,7 +165,7 @@ def test_get_many_returns_only_existing_products_in_one_query(recorded):
     lamp = add(store, "Lamp")
     chair = add(store, "Chair")
     add(store, "Not asked for")
-    store.records.update_one({"_id": ObjectId(lamp["id"])}, {"$set": {"reservations": [{"order": "o1"}]}})
+    store.records.update_one({"_id": ObjectId(lamp["id"])}, {"$set": {"reservations": {"order-1": 1}}})
     recorder.commands.clear()
 
     found = store.get_many([lamp["id"], "abc", MISSING_ID, chair["id"], "", "0" * 25])
@@ -228,17 +228,15 @@ def test_delete_removes_the_product(store):
 
 def test_reservations_are_never_returned(store):
     lamp = add(store, "Lamp", stock=5)
-    store.records.update_one(
-        {"_id": ObjectId(lamp["id"])},
-        {"$set": {"reservations": [{"order_id": "o1", "quantity": 2}]}},
-    )
+    assert store.take_stock(lamp["id"], "order-1", 2)
 
     assert "reservations" not in store.get(lamp["id"])
-    assert "reservations" not in store.update(lamp["id"], {"stock": 4})
+    assert store.get(lamp["id"])["stock"] == 3
+    assert "reservations" not in store.update(lamp["id"], {"name": "Desk Lamp"})
     assert all("reservations" not in p for p in store.search("", "name", everything())[0])
     assert all("reservations" not in p for p in store.get_many([lamp["id"]]))
     # ...while they are kept on the document itself
-    assert store.records.find_one()["reservations"] == [{"order_id": "o1", "quantity": 2}]
+    assert store.records.find_one()["reservations"] == {"order-1": 2}
 
 
 def test_create_never_returns_reservations_given_to_it(store):
