@@ -26,7 +26,8 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def json_response(payload, status=200, headers=None):
-    return Response(json.dumps(payload), status=status, headers=headers, mimetype="application/json")
+    # The trailing newline keeps curl output readable in a terminal.
+    return Response(json.dumps(payload) + "\n", status=status, headers=headers, mimetype="application/json")
 
 
 def error_response(error):

@@ -175,6 +175,8 @@ def test_get_many_returns_only_existing_products_in_one_query(recorded):
     reads = recorder.named("find", "aggregate", "getMore", "count")
     assert len(reads) == 1, reads
     assert reads[0]["find"] == "products"
+    asked = sorted(str(oid) for oid in reads[0]["filter"]["_id"]["$in"])
+    assert asked == sorted([lamp["id"], chair["id"], MISSING_ID])  # invalid ids never reach the query
 
 
 def test_get_many_of_nothing_valid_is_empty(store):
