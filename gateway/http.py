@@ -78,6 +78,10 @@ class _JsonRoutingApp(WsgiApp):
     """nameko's WSGI app, with routing errors (unknown path, wrong method) as JSON."""
 
     def __call__(self, environ, start_response):
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            # eventlet's server de-chunks the body but does not say so; without
+            # this werkzeug reads a chunked body as empty.
+            environ["wsgi.input_terminated"] = True
         request = Request(environ, shallow=True)
         adapter = self.url_map.bind_to_environ(environ)
         try:

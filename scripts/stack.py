@@ -136,10 +136,15 @@ class Stack:
         return [name for name, pid in self._pids() if not _alive(pid)]
 
     def stop(self, timeout=20):
-        # Services first, the database last, so nothing loses its store mid-request.
-        for name, pid in sorted(self._pids(), key=lambda item: item[0] == "secantusdb"):
-            _terminate(pid, timeout)
-            (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
+        # Services first (all at once), the database last, so nothing loses its
+        # store mid-request.
+        processes = self._pids()
+        services = [(name, pid) for name, pid in processes if name != "secantusdb"]
+        database = [(name, pid) for name, pid in processes if name == "secantusdb"]
+        for group in (services, database):
+            _terminate([pid for _, pid in group], timeout)
+            for name, _ in group:
+                (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
 
     def _pids(self):
         if not self.pid_dir.exists():
@@ -147,18 +152,21 @@ class Stack:
         return [(path.stem, int(path.read_text())) for path in sorted(self.pid_dir.glob("*.pid"))]
 
 
-def _terminate(pid, timeout):
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
+def _terminate(pids, timeout):
+    """SIGTERM each process group, wait for all together, SIGKILL what outlives ``timeout``."""
+    for pid in pids:
+        _signal_group(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
         time.sleep(0.1)
+    for pid in pids:
+        if _alive(pid):
+            _signal_group(pid, signal.SIGKILL)
+
+
+def _signal_group(pid, signum):
     try:
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(pid, signum)
     except ProcessLookupError:
         pass
 

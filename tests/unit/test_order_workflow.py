@@ -1,0 +1,413 @@
+"""OrderWorkflow (orders/workflow.py): placing, cancelling and sweeping orders.
+
+The real OrderStore on a database; the customers and product RPC clients are
+fakes, and the event dispatcher records what it is given.
+"""
+import datetime
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from bson import ObjectId
+
+from common.errors import (
+    CustomerNotFound,
+    InsufficientStock,
+    InvalidOrderTransition,
+    OrderNotFound,
+    ReservationClosed,
+    ServiceUnavailable,
+    UnknownCustomer,
+    UnknownProduct,
+)
+from common.order_events import OrderSchema
+from common.storage import now
+from orders import storage as order_storage
+from orders.storage import OrderStore
+from orders.workflow import OrderWorkflow
+
+CUSTOMER = "c-ada"
+LAMP = "5f00000000000000000000a1"
+DESK = "5f00000000000000000000a2"
+CATALOGUE = {
+    LAMP: {"id": LAMP, "name": "Lamp", "price": "19.99", "stock": 10},
+    DESK: {"id": DESK, "name": "Desk", "price": "120.00", "stock": 10},
+}
+ONE_MINUTE = datetime.timedelta(minutes=1)
+
+
+class Customers:
+    def __init__(self, *known):
+        self.known = set(known)
+
+    def get(self, customer_id):
+        if customer_id not in self.known:
+            raise CustomerNotFound.for_id(customer_id)
+        return {"id": customer_id, "name": "Ada"}
+
+
+class Dispatch:
+    """Records (event_type, payload); raises while ``failing``."""
+
+    def __init__(self):
+        self.sent = []
+        self.failing = False
+
+    def __call__(self, event_type, payload):
+        if self.failing:
+            raise ConnectionError("broker away")
+        self.sent.append((event_type, payload))
+
+    def types(self):
+        return [event_type for event_type, _ in self.sent]
+
+
+@pytest.fixture
+def orders_db(database):
+    return database("orders")
+
+
+@pytest.fixture
+def store(orders_db):
+    order_store = OrderStore(orders_db)
+    order_store.create_indexes()
+    return order_store
+
+
+@pytest.fixture
+def product():
+    client = mock.Mock(spec=["get_many", "reserve_stock", "release_stock"])
+    client.get_many.side_effect = lambda ids: [CATALOGUE[i] for i in ids if i in CATALOGUE]
+    client.reserve_stock.return_value = {"state": "reserved"}
+    client.release_stock.return_value = {"state": "released"}
+    return client
+
+
+@pytest.fixture
+def dispatch():
+    return Dispatch()
+
+
+@pytest.fixture
+def workflow(store, product, dispatch):
+    return OrderWorkflow(store, Customers(CUSTOMER), product, dispatch)
+
+
+@pytest.fixture
+def later(monkeypatch):
+    """Make the sweeper look from a minute in the future (nothing else's clock moves)."""
+    monkeypatch.setattr(order_storage, "now", lambda: now() + ONE_MINUTE)
+
+
+def request(*lines, customer_id=CUSTOMER):
+    return {"customer_id": customer_id,
+            "items": [{"product_id": product_id, "quantity": quantity} for product_id, quantity in lines]}
+
+
+def stored(orders_db, order_id):
+    return orders_db.orders.find_one({"_id": ObjectId(order_id)})
+
+
+def age(orders_db, order_id, by=datetime.timedelta(hours=1)):
+    """Pretend the order was last changed ``by`` ago."""
+    orders_db.orders.update_one({"_id": ObjectId(order_id)}, {"$set": {"updated_at": now() - by}})
+
+
+def refused_order_id(workflow, error, *lines):
+    with pytest.raises(error) as caught:
+        workflow.place(request(*lines))
+    return caught.value.details["order_id"]
+
+
+# place
+
+
+def test_place_confirms_the_order_with_prices_copied(workflow, store):
+    order = workflow.place(request((LAMP, 2), (DESK, 1)))
+
+    assert order["status"] == "confirmed"
+    assert order["customer_id"] == CUSTOMER
+    assert order["total"] == Decimal("159.98")
+    assert [(i["product_id"], i["name"], i["unit_price"], i["quantity"], i["line_total"]) for i in order["items"]] == [
+        (LAMP, "Lamp", Decimal("19.99"), 2, Decimal("39.98")),
+        (DESK, "Desk", Decimal("120.00"), 1, Decimal("120.00")),
+    ]
+    assert store.get(order["id"])["status"] == "confirmed"
+
+
+def test_place_reserves_the_lines_for_the_new_order(workflow, product):
+    order = workflow.place(request((LAMP, 2), (DESK, 1)))
+
+    product.reserve_stock.assert_called_once_with(
+        order["id"], [{"product_id": LAMP, "quantity": 2}, {"product_id": DESK, "quantity": 1}]
+    )
+    product.release_stock.assert_not_called()
+
+
+def test_place_dispatches_exactly_one_order_created_with_the_confirmed_order(workflow, dispatch, orders_db):
+    order = workflow.place(request((LAMP, 2)))
+
+    assert dispatch.types() == ["order_created"]
+    payload = OrderSchema().load(dispatch.sent[0][1])
+    assert payload["id"] == order["id"]
+    assert payload["status"] == "confirmed"
+    assert payload["total"] == Decimal("39.98")
+    assert payload["items"][0]["unit_price"] == Decimal("19.99")
+    assert stored(orders_db, order["id"])["outbox"] == []
+
+
+def test_place_fetches_all_products_in_one_call(workflow, product):
+    workflow.place(request((LAMP, 1), (DESK, 1)))
+
+    product.get_many.assert_called_once_with([LAMP, DESK])
+
+
+@pytest.mark.parametrize("refusal, details", [
+    (InsufficientStock, {"products": [{"product_id": LAMP, "requested": 20, "available": 10}]}),
+    (UnknownProduct, {"product_ids": [LAMP]}),
+])
+def test_refused_reservation_rejects_the_order_and_reraises_with_its_id(
+        workflow, product, dispatch, store, refusal, details):
+    product.reserve_stock.side_effect = refusal("No.", details)
+
+    with pytest.raises(refusal) as caught:
+        workflow.place(request((LAMP, 20)))
+
+    order_id = caught.value.details.pop("order_id")
+    assert caught.value.details == details
+    rejected = store.get(order_id)
+    assert rejected["status"] == "rejected"
+    assert rejected["release_due"] is False
+    assert dispatch.sent == []
+    product.release_stock.assert_not_called()
+
+
+@pytest.mark.parametrize("failure", [ServiceUnavailable("timeout"), ReservationClosed("released")])
+def test_unknown_reservation_outcome_rejects_releases_and_raises_unavailable(
+        workflow, product, dispatch, store, failure):
+    product.reserve_stock.side_effect = failure
+
+    order_id = refused_order_id(workflow, ServiceUnavailable, (LAMP, 1))
+
+    assert store.get(order_id)["status"] == "rejected"
+    product.release_stock.assert_called_once_with(order_id)
+    assert store.get(order_id)["release_due"] is False
+    assert dispatch.sent == []
+
+
+def test_unknown_outcome_whose_release_also_fails_keeps_release_due(workflow, product, store):
+    product.reserve_stock.side_effect = ServiceUnavailable()
+    product.release_stock.side_effect = ServiceUnavailable()
+
+    order_id = refused_order_id(workflow, ServiceUnavailable, (LAMP, 1))
+
+    assert store.get(order_id)["status"] == "rejected"
+    assert store.get(order_id)["release_due"] is True
+
+
+def test_unknown_customer_is_refused_and_nothing_is_stored(workflow, product, orders_db, dispatch):
+    with pytest.raises(UnknownCustomer) as caught:
+        workflow.place(request((LAMP, 1), customer_id="c-nobody"))
+
+    assert caught.value.details == {"customer_id": "c-nobody"}
+    assert orders_db.orders.count_documents({}) == 0
+    product.reserve_stock.assert_not_called()
+    assert dispatch.sent == []
+
+
+def test_missing_product_is_refused_naming_it_and_nothing_is_stored(workflow, product, orders_db):
+    missing = "5f00000000000000000000ff"
+
+    with pytest.raises(UnknownProduct) as caught:
+        workflow.place(request((LAMP, 1), (missing, 1), (DESK, 1)))
+
+    assert caught.value.details == {"product_ids": [missing]}
+    product.get_many.assert_called_once_with([LAMP, missing, DESK])
+    assert orders_db.orders.count_documents({}) == 0
+    product.reserve_stock.assert_not_called()
+
+
+def test_place_returns_the_cancelled_order_when_a_cancel_won_the_race(workflow, product, store, dispatch):
+    def reserve_while_cancelled(order_id, items):
+        workflow.cancel(order_id)  # arrives while the reservation is in flight
+        return {"state": "reserved"}
+
+    product.reserve_stock.side_effect = reserve_while_cancelled
+
+    order = workflow.place(request((LAMP, 1)))
+
+    assert order["status"] == "cancelled"
+    assert store.get(order["id"])["status"] == "cancelled"
+    product.release_stock.assert_called_once_with(order["id"])
+    assert dispatch.sent == []
+
+
+def test_place_raises_unavailable_when_the_sweeper_rejected_it_meanwhile(workflow, product, store, dispatch):
+    def reserve_while_swept(order_id, items):
+        age(store.db, order_id)
+        workflow.sweep(pending_timeout=30, retry_after=60)
+        return {"state": "reserved"}
+
+    product.reserve_stock.side_effect = reserve_while_swept
+
+    order_id = refused_order_id(workflow, ServiceUnavailable, (LAMP, 1))
+
+    assert store.get(order_id)["status"] == "rejected"
+    product.release_stock.assert_called_once_with(order_id)
+    assert dispatch.sent == []
+
+
+# cancel
+
+
+@pytest.fixture
+def confirmed(workflow, dispatch):
+    order = workflow.place(request((LAMP, 2)))
+    dispatch.sent.clear()
+    return order
+
+
+def test_cancel_confirmed_order_cancels_releases_and_announces(workflow, product, dispatch, store, confirmed):
+    cancelled = workflow.cancel(confirmed["id"])
+
+    assert cancelled["status"] == "cancelled"
+    assert store.get(confirmed["id"])["status"] == "cancelled"
+    product.release_stock.assert_called_once_with(confirmed["id"])
+    assert store.get(confirmed["id"])["release_due"] is False
+    assert dispatch.types() == ["order_cancelled"]
+    payload = OrderSchema().load(dispatch.sent[0][1])
+    assert (payload["id"], payload["status"]) == (confirmed["id"], "cancelled")
+
+
+def test_cancel_twice_releases_and_announces_once(workflow, product, dispatch, store, confirmed):
+    first = workflow.cancel(confirmed["id"])
+
+    again = workflow.cancel(confirmed["id"])
+
+    assert again["status"] == "cancelled"
+    assert again["updated_at"] == first["updated_at"]
+    assert product.release_stock.call_count == 1
+    assert dispatch.types() == ["order_cancelled"]
+
+
+def test_cancel_pending_order_releases_but_announces_nothing(workflow, product, dispatch, store):
+    pending = store.create_pending(CUSTOMER, [], Decimal("0"))
+
+    cancelled = workflow.cancel(pending["id"])
+
+    assert cancelled["status"] == "cancelled"
+    product.release_stock.assert_called_once_with(pending["id"])
+    assert store.get(pending["id"])["release_due"] is False
+    assert dispatch.sent == []
+    assert store.get(pending["id"])["outbox"] == []
+
+
+def test_cancel_rejected_order_is_an_invalid_transition(workflow, product, store):
+    product.reserve_stock.side_effect = InsufficientStock("No.", {"products": []})
+    order_id = refused_order_id(workflow, InsufficientStock, (LAMP, 1))
+
+    with pytest.raises(InvalidOrderTransition) as caught:
+        workflow.cancel(order_id)
+
+    assert caught.value.details == {"status": "rejected", "requested": "cancelled"}
+    assert store.get(order_id)["status"] == "rejected"
+    product.release_stock.assert_not_called()
+
+
+def test_cancel_unknown_order_raises_not_found(workflow):
+    with pytest.raises(OrderNotFound):
+        workflow.cancel("5f00000000000000000000ee")
+
+
+# the outbox and the sweeper
+
+
+def test_failed_dispatch_leaves_the_event_in_the_outbox(workflow, dispatch, orders_db):
+    dispatch.failing = True
+
+    order = workflow.place(request((LAMP, 1)))
+
+    assert order["status"] == "confirmed"
+    outbox = stored(orders_db, order["id"])["outbox"]
+    assert [event["type"] for event in outbox] == ["order_created"]
+    assert OrderSchema().load(outbox[0]["payload"])["status"] == "confirmed"
+
+
+def test_sweep_delivers_an_undelivered_event_once_and_empties_the_outbox(
+        workflow, dispatch, orders_db, later):
+    dispatch.failing = True
+    order = workflow.place(request((LAMP, 1)))
+    dispatch.failing = False
+
+    workflow.sweep(pending_timeout=3600, retry_after=0)
+    workflow.sweep(pending_timeout=3600, retry_after=0)
+
+    assert dispatch.types() == ["order_created"]
+    assert OrderSchema().load(dispatch.sent[0][1])["id"] == order["id"]
+    assert stored(orders_db, order["id"])["outbox"] == []
+
+
+def test_sweep_leaves_recent_undelivered_events_for_later(workflow, dispatch, orders_db):
+    dispatch.failing = True
+    order = workflow.place(request((LAMP, 1)))
+    dispatch.failing = False
+
+    workflow.sweep(pending_timeout=3600, retry_after=60)
+
+    assert dispatch.sent == []
+    assert len(stored(orders_db, order["id"])["outbox"]) == 1
+
+
+def test_sweep_keeps_an_event_while_the_broker_is_still_away(workflow, dispatch, orders_db, later):
+    dispatch.failing = True
+    order = workflow.place(request((LAMP, 1)))
+
+    workflow.sweep(pending_timeout=3600, retry_after=0)
+
+    assert len(stored(orders_db, order["id"])["outbox"]) == 1
+
+
+def test_failed_release_on_cancel_keeps_release_due(workflow, product, dispatch, store, confirmed):
+    product.release_stock.side_effect = ServiceUnavailable()
+
+    cancelled = workflow.cancel(confirmed["id"])
+
+    assert cancelled["status"] == "cancelled"
+    assert store.get(confirmed["id"])["status"] == "cancelled"
+    assert store.get(confirmed["id"])["release_due"] is True
+    assert dispatch.types() == ["order_cancelled"]
+
+
+def test_sweep_retries_a_failed_release_and_clears_release_due(workflow, product, store, confirmed, later):
+    product.release_stock.side_effect = ServiceUnavailable()
+    workflow.cancel(confirmed["id"])
+    product.release_stock.reset_mock(side_effect=True)
+
+    workflow.sweep(pending_timeout=3600, retry_after=0)
+    workflow.sweep(pending_timeout=3600, retry_after=0)
+
+    product.release_stock.assert_called_once_with(confirmed["id"])
+    assert store.get(confirmed["id"])["release_due"] is False
+
+
+def test_sweep_rejects_stale_pending_orders_and_releases_their_stock(workflow, product, store, orders_db, dispatch):
+    stale = store.create_pending(CUSTOMER, [], Decimal("0"))
+    fresh = store.create_pending(CUSTOMER, [], Decimal("0"))
+    age(orders_db, stale["id"], by=datetime.timedelta(seconds=31))
+
+    workflow.sweep(pending_timeout=30, retry_after=60)
+
+    assert store.get(stale["id"])["status"] == "rejected"
+    assert store.get(stale["id"])["release_due"] is False
+    product.release_stock.assert_called_once_with(stale["id"])
+    assert store.get(fresh["id"])["status"] == "pending"
+    assert dispatch.sent == []
+
+
+def test_sweep_leaves_old_confirmed_orders_alone(workflow, product, store, orders_db, confirmed):
+    age(orders_db, confirmed["id"])
+
+    workflow.sweep(pending_timeout=30, retry_after=60)
+
+    assert store.get(confirmed["id"])["status"] == "confirmed"
+    product.release_stock.assert_not_called()

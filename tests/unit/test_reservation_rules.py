@@ -1,0 +1,387 @@
+"""Stock reservation rules (product/reservation.py), held against two stores.
+
+``FakeProductStore`` is an in-memory twin of ProductStore's reservation steps
+(same per-order markers, guarded decrement and reservation records); every
+scenario runs against it and against the real ProductStore on a database, so
+the fake cannot drift from the store it stands in for.
+"""
+import copy
+from decimal import Decimal
+
+import pytest
+from bson import ObjectId
+
+from common.errors import InsufficientStock, ReservationClosed, UnknownProduct
+from product import reservation
+from product.reservation import ReservationState
+from product.storage import ProductStore
+
+MISSING_PRODUCT = "5f0000000000000000000000"
+
+
+class FakeProductStore:
+    """ProductStore's reservation steps over dicts, with the same semantics."""
+
+    def __init__(self):
+        self.products = {}  # id -> {"stock": int, "reservations": {order_id: quantity}}
+        self.records = {}  # order_id -> reservation record
+
+    def create(self, fields):
+        product_id = str(ObjectId())
+        self.products[product_id] = {**fields, "reservations": {}}
+        return {"id": product_id, **fields}
+
+    def update(self, product_id, fields):
+        self.products[product_id].update(fields)
+
+    def take_stock(self, product_id, order_id, quantity):
+        product = self.products.get(product_id)
+        if product is None:
+            return False
+        if order_id in product["reservations"]:
+            return True
+        if product["stock"] < quantity:
+            return False
+        product["stock"] -= quantity
+        product["reservations"][order_id] = quantity
+        return True
+
+    def return_stock(self, product_id, order_id, quantity):
+        product = self.products.get(product_id)
+        if product is not None and product["reservations"].get(order_id) == quantity:
+            del product["reservations"][order_id]
+            product["stock"] += quantity
+
+    def available_stock(self, product_id):
+        product = self.products.get(product_id)
+        return None if product is None else product["stock"]
+
+    def open_reservation(self, order_id, items):
+        if order_id not in self.records:
+            self.records[order_id] = {"order_id": order_id, "items": copy.deepcopy(items), "state": "reserving"}
+        return copy.deepcopy(self.records[order_id])
+
+    def close_reservation(self, order_id, state, shortfall=None):
+        record = self.records.get(order_id)
+        if record is None or record["state"] != "reserving":
+            return False
+        record["state"] = state.value
+        if shortfall is not None:
+            record["shortfall"] = copy.deepcopy(shortfall)
+        return True
+
+    def release_reservation(self, order_id):
+        before = self.records.get(order_id)
+        if before is None:
+            self.records[order_id] = {"order_id": order_id, "items": [], "state": "released"}
+            return {"order_id": order_id, "items": [], "state": "released"}
+        before = copy.deepcopy(before)
+        self.records[order_id]["state"] = "released"
+        return before
+
+    def get_reservation(self, order_id):
+        return copy.deepcopy(self.records.get(order_id))
+
+    # test helpers, not part of the store interface
+
+    def held(self, product_id, order_id):
+        return self.products[product_id]["reservations"].get(order_id)
+
+
+def real_held(store, product_id, order_id):
+    document = store.records.find_one({"_id": ObjectId(product_id)})
+    return document.get("reservations", {}).get(order_id)
+
+
+@pytest.fixture(params=["fake", "real"])
+def store(request):
+    if request.param == "fake":
+        return FakeProductStore()
+    product_store = ProductStore(request.getfixturevalue("database")("product"))
+    product_store.create_indexes()
+    return product_store
+
+
+def held(store, product_id, order_id):
+    """Units of the product the order holds, or None."""
+    if isinstance(store, FakeProductStore):
+        return store.held(product_id, order_id)
+    return real_held(store, product_id, order_id)
+
+
+def add_product(store, stock):
+    return store.create({"name": "Widget", "price": Decimal("1.00"), "description": "", "stock": stock})["id"]
+
+
+def new_order_id():
+    return str(ObjectId())
+
+
+def line(product_id, quantity):
+    return {"product_id": product_id, "quantity": quantity}
+
+
+def stocks(store, *product_ids):
+    return [store.available_stock(product_id) for product_id in product_ids]
+
+
+# taking stock
+
+
+def test_reserve_takes_every_item_and_marks_the_record_reserved(store):
+    lamp, desk = add_product(store, 5), add_product(store, 3)
+    order_id = new_order_id()
+
+    record = reservation.reserve_stock(store, order_id, [line(lamp, 2), line(desk, 3)])
+
+    assert record["state"] == ReservationState.RESERVED.value
+    assert record["order_id"] == order_id
+    assert record["items"] == [line(lamp, 2), line(desk, 3)]
+    assert stocks(store, lamp, desk) == [3, 0]
+    assert (held(store, lamp, order_id), held(store, desk, order_id)) == (2, 3)
+
+
+def test_one_short_item_takes_nothing_and_names_it(store):
+    lamp, desk = add_product(store, 5), add_product(store, 1)
+
+    with pytest.raises(InsufficientStock) as caught:
+        reservation.reserve_stock(store, new_order_id(), [line(lamp, 2), line(desk, 3)])
+
+    assert caught.value.details == {"products": [{"product_id": desk, "requested": 3, "available": 1}]}
+    assert stocks(store, lamp, desk) == [5, 1]
+
+
+def test_refusal_names_every_short_product_not_just_the_first(store):
+    lamp, desk, chair = add_product(store, 1), add_product(store, 9), add_product(store, 0)
+    order_id = new_order_id()
+
+    with pytest.raises(InsufficientStock) as caught:
+        reservation.reserve_stock(store, order_id, [line(lamp, 2), line(desk, 4), line(chair, 1)])
+
+    assert caught.value.details["products"] == [
+        {"product_id": lamp, "requested": 2, "available": 1},
+        {"product_id": chair, "requested": 1, "available": 0},
+    ]
+    assert stocks(store, lamp, desk, chair) == [1, 9, 0]
+    assert held(store, desk, order_id) is None
+
+
+def test_taking_the_exact_stock_on_hand_succeeds(store):
+    lamp = add_product(store, 4)
+
+    reservation.reserve_stock(store, new_order_id(), [line(lamp, 4)])
+
+    assert store.available_stock(lamp) == 0
+
+
+def test_missing_product_raises_unknown_product_naming_it_and_takes_nothing(store):
+    lamp = add_product(store, 5)
+
+    with pytest.raises(UnknownProduct) as caught:
+        reservation.reserve_stock(store, new_order_id(), [line(lamp, 1), line(MISSING_PRODUCT, 1)])
+
+    assert caught.value.details == {"product_ids": [MISSING_PRODUCT]}
+    assert store.available_stock(lamp) == 5
+
+
+def test_failed_reservation_is_recorded_with_its_shortfall(store):
+    lamp = add_product(store, 1)
+    order_id = new_order_id()
+
+    with pytest.raises(InsufficientStock):
+        reservation.reserve_stock(store, order_id, [line(lamp, 2)])
+
+    record = store.get_reservation(order_id)
+    assert record["state"] == ReservationState.FAILED.value
+    assert record["shortfall"] == [{"product_id": lamp, "requested": 2, "available": 1}]
+
+
+def test_two_orders_cannot_take_the_same_units(store):
+    lamp = add_product(store, 3)
+    reservation.reserve_stock(store, new_order_id(), [line(lamp, 2)])
+
+    with pytest.raises(InsufficientStock) as caught:
+        reservation.reserve_stock(store, new_order_id(), [line(lamp, 2)])
+
+    assert caught.value.details["products"] == [{"product_id": lamp, "requested": 2, "available": 1}]
+    assert store.available_stock(lamp) == 1
+
+
+# repeating a reserve
+
+
+def test_repeated_reserve_returns_the_record_and_takes_stock_once(store):
+    lamp = add_product(store, 5)
+    order_id = new_order_id()
+    first = reservation.reserve_stock(store, order_id, [line(lamp, 2)])
+
+    second = reservation.reserve_stock(store, order_id, [line(lamp, 2)])
+
+    assert second == first
+    assert second["state"] == ReservationState.RESERVED.value
+    assert store.available_stock(lamp) == 3
+
+
+def test_repeated_reserve_keeps_the_items_of_the_first_call(store):
+    lamp = add_product(store, 5)
+    order_id = new_order_id()
+    reservation.reserve_stock(store, order_id, [line(lamp, 2)])
+
+    second = reservation.reserve_stock(store, order_id, [line(lamp, 4)])
+
+    assert second["items"] == [line(lamp, 2)]
+    assert store.available_stock(lamp) == 3
+
+
+def test_reserve_resumed_after_a_crash_takes_only_what_is_missing(store):
+    lamp, desk = add_product(store, 5), add_product(store, 5)
+    order_id = new_order_id()
+    items = [line(lamp, 2), line(desk, 1)]
+    # A first attempt opened the record and took the lamps, then died.
+    store.open_reservation(order_id, items)
+    assert store.take_stock(lamp, order_id, 2)
+
+    record = reservation.reserve_stock(store, order_id, items)
+
+    assert record["state"] == ReservationState.RESERVED.value
+    assert stocks(store, lamp, desk) == [3, 4]
+
+
+@pytest.mark.parametrize("shortage", ["insufficient", "unknown"])
+def test_repeated_failed_reserve_raises_the_same_refusal_and_takes_nothing(store, shortage):
+    lamp = add_product(store, 1)
+    other = add_product(store, 1) if shortage == "insufficient" else MISSING_PRODUCT
+    items = [line(lamp, 1), line(other, 2)]
+    order_id = new_order_id()
+    expected = InsufficientStock if shortage == "insufficient" else UnknownProduct
+    with pytest.raises(expected) as first:
+        reservation.reserve_stock(store, order_id, items)
+    with pytest.raises(expected) as second:
+        reservation.reserve_stock(store, order_id, items)
+
+    assert second.value.details == first.value.details
+    assert store.available_stock(lamp) == 1
+
+
+def test_failed_reserve_repeated_after_restock_still_refuses(store):
+    """The first call's outcome counts: a retry of a refused order never takes stock."""
+    lamp = add_product(store, 1)
+    order_id = new_order_id()
+    with pytest.raises(InsufficientStock):
+        reservation.reserve_stock(store, order_id, [line(lamp, 3)])
+    store.update(lamp, {"stock": 10})
+
+    with pytest.raises(InsufficientStock):
+        reservation.reserve_stock(store, order_id, [line(lamp, 3)])
+
+    assert store.available_stock(lamp) == 10
+    assert held(store, lamp, order_id) is None
+
+
+# releasing
+
+
+def test_release_gives_back_everything_the_order_holds(store):
+    lamp, desk = add_product(store, 5), add_product(store, 3)
+    order_id = new_order_id()
+    reservation.reserve_stock(store, order_id, [line(lamp, 2), line(desk, 3)])
+
+    released = reservation.release_stock(store, order_id)
+
+    assert released["state"] == ReservationState.RELEASED.value
+    assert released["items"] == [line(lamp, 2), line(desk, 3)]
+    assert stocks(store, lamp, desk) == [5, 3]
+    assert store.get_reservation(order_id)["state"] == ReservationState.RELEASED.value
+
+
+def test_release_twice_gives_back_once(store):
+    lamp = add_product(store, 5)
+    order_id = new_order_id()
+    reservation.reserve_stock(store, order_id, [line(lamp, 2)])
+    reservation.release_stock(store, order_id)
+
+    again = reservation.release_stock(store, order_id)
+
+    assert again["state"] == ReservationState.RELEASED.value
+    assert store.available_stock(lamp) == 5
+
+
+def test_release_of_an_order_that_reserved_nothing_is_harmless(store):
+    lamp = add_product(store, 5)
+    order_id = new_order_id()
+
+    released = reservation.release_stock(store, order_id)
+
+    assert released == {"order_id": order_id, "items": [], "state": "released"}
+    assert store.available_stock(lamp) == 5
+
+
+def test_release_does_not_touch_what_other_orders_hold(store):
+    lamp = add_product(store, 5)
+    mine, theirs = new_order_id(), new_order_id()
+    reservation.reserve_stock(store, mine, [line(lamp, 2)])
+    reservation.reserve_stock(store, theirs, [line(lamp, 1)])
+
+    reservation.release_stock(store, mine)
+
+    assert store.available_stock(lamp) == 4
+    assert held(store, lamp, theirs) == 1
+
+
+@pytest.mark.parametrize("reserved_first", [True, False], ids=["reserved-then-released", "released-first"])
+def test_reserve_after_release_is_closed_and_takes_nothing(store, reserved_first):
+    lamp = add_product(store, 5)
+    order_id = new_order_id()
+    if reserved_first:
+        reservation.reserve_stock(store, order_id, [line(lamp, 2)])
+    reservation.release_stock(store, order_id)
+
+    with pytest.raises(ReservationClosed) as caught:
+        reservation.reserve_stock(store, order_id, [line(lamp, 2)])
+
+    assert caught.value.details == {"order_id": order_id}
+    assert store.available_stock(lamp) == 5
+
+
+@pytest.mark.parametrize("released_on_take", [1, 2], ids=["before-first-take", "between-takes"])
+def test_released_while_taking_stock_gives_back_and_raises_closed(store, monkeypatch, released_on_take):
+    lamp, desk = add_product(store, 5), add_product(store, 3)
+    order_id = new_order_id()
+    take_stock = store.take_stock
+    calls = []
+
+    def take_while_a_release_arrives(product_id, taker, quantity):
+        calls.append(product_id)
+        if len(calls) == released_on_take:
+            reservation.release_stock(store, order_id)  # the concurrent cancel
+        return take_stock(product_id, taker, quantity)
+
+    monkeypatch.setattr(store, "take_stock", take_while_a_release_arrives)
+
+    with pytest.raises(ReservationClosed) as caught:
+        reservation.reserve_stock(store, order_id, [line(lamp, 2), line(desk, 1)])
+
+    assert caught.value.details == {"order_id": order_id}
+    assert calls == [lamp, desk]
+    assert stocks(store, lamp, desk) == [5, 3]
+    assert (held(store, lamp, order_id), held(store, desk, order_id)) == (None, None)
+    assert store.get_reservation(order_id)["state"] == ReservationState.RELEASED.value
+
+
+def test_released_while_taking_stock_of_a_short_order_still_refuses_and_takes_nothing(store, monkeypatch):
+    lamp, desk = add_product(store, 5), add_product(store, 0)
+    order_id = new_order_id()
+    take_stock = store.take_stock
+
+    def take_while_a_release_arrives(product_id, taker, quantity):
+        if product_id == desk:
+            reservation.release_stock(store, order_id)
+        return take_stock(product_id, taker, quantity)
+
+    monkeypatch.setattr(store, "take_stock", take_while_a_release_arrives)
+
+    with pytest.raises(InsufficientStock):
+        reservation.reserve_stock(store, order_id, [line(lamp, 2), line(desk, 1)])
+
+    assert stocks(store, lamp, desk) == [5, 0]
+    assert store.get_reservation(order_id)["state"] == ReservationState.RELEASED.value
