@@ -12,6 +12,7 @@ from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
+from werkzeug.routing import Rule
 from werkzeug.wrappers import Request, Response
 
 from common.errors import (
@@ -106,6 +107,10 @@ class JsonHttpRequestHandler(HttpRequestHandler):
     def __init__(self, method, url, **kwargs):
         kwargs.setdefault("expected_exceptions", ServiceError)
         super().__init__(method, url, **kwargs)
+
+    def get_url_rule(self):
+        # "/products//x" is an unknown route, not a redirect to an HTML page.
+        return Rule(self.url, methods=self.method.split(","), merge_slashes=False)
 
     def response_from_exception(self, exc):
         if isinstance(exc, ServiceError):

@@ -32,9 +32,10 @@ class GatewayService:
 
     def _ping(self, service_name):
         try:
-            return getattr(self, service_name).ping.with_timeout(HEALTH_TIMEOUT_SECONDS)()
+            answer = getattr(self, service_name).ping.with_timeout(HEALTH_TIMEOUT_SECONDS)()
         except Exception:  # whatever the failure, health reports it rather than raising
-            return "unavailable"
+            answer = None
+        return "ok" if answer == "ok" else "unavailable"
 
     # products
 

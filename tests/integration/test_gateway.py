@@ -661,15 +661,11 @@ def test_price_strings_must_be_plain_decimals(api, stored, price):
     assert stored("product") == []
 
 
-# ---------------------------------------------------------------- known bugs
-
-
-@pytest.mark.xfail(strict=True, reason="BUG: _JsonRoutingApp returns werkzeug's RequestRedirect "
-                                       "(merge_slashes) as an HTML 308 page, not JSON")
-def test_path_with_double_slash_answers_json(api):
+def test_path_with_double_slash_is_a_json_404(api):
     product = new_product(api)
 
     response = requests.get(f"{api.base_url}/products//{product['id']}", allow_redirects=False, timeout=20)
 
+    assert response.status_code == 404
     assert response.headers["Content-Type"].startswith("application/json"), response.text[:100]
-    assert response.json()["error"]
+    assert response.json()["error"] == "ROUTE_NOT_FOUND"

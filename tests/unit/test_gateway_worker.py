@@ -24,9 +24,22 @@ def body_of(response):
     return json.loads(response.get_data(as_text=True))
 
 
+SERVICES = ("product", "customers", "orders", "inventory", "shipping")
+
+
 @pytest.fixture
 def gateway():
     return worker_factory(GatewayService)
+
+
+def all_answer(gateway, except_for=()):
+    for name in SERVICES:
+        if name not in except_for:
+            ping_returns(gateway, name, "ok")
+
+
+def test_health_checks_every_backend_service():
+    assert set(GatewayService.checked_services) == set(SERVICES)
 
 
 def ping_returns(gateway, service_name, value=None, error=None):
@@ -39,18 +52,16 @@ def ping_returns(gateway, service_name, value=None, error=None):
 
 
 def test_health_ok_when_every_service_answers(gateway):
-    for name in ("product", "customers"):
-        ping_returns(gateway, name, "ok")
+    all_answer(gateway)
 
     response = gateway.health(request("GET", "/health"))
 
     assert response.status_code == 200
-    assert body_of(response) == {"status": "ok", "services": {"product": "ok", "customers": "ok"}}
+    assert body_of(response) == {"status": "ok", "services": {name: "ok" for name in SERVICES}}
 
 
 def test_health_pings_with_short_timeout(gateway):
-    for name in ("product", "customers"):
-        ping_returns(gateway, name, "ok")
+    all_answer(gateway)
 
     gateway.health(request("GET", "/health"))
 
@@ -61,8 +72,8 @@ def test_health_pings_with_short_timeout(gateway):
 
 @pytest.mark.parametrize("error", [ServiceUnavailable(), RuntimeError("boom"), TimeoutError()])
 def test_health_503_names_the_failing_service(gateway, error):
+    all_answer(gateway, except_for=["product"])
     ping_returns(gateway, "product", error=error)
-    ping_returns(gateway, "customers", "ok")
 
     response = gateway.health(request("GET", "/health"))
 
@@ -70,28 +81,29 @@ def test_health_503_names_the_failing_service(gateway, error):
     assert response.mimetype == "application/json"
     assert body_of(response) == {
         "status": "unavailable",
-        "services": {"product": "unavailable", "customers": "ok"},
+        "services": {name: "unavailable" if name == "product" else "ok" for name in SERVICES},
     }
 
 
 def test_health_503_when_a_ping_answers_something_else(gateway):
-    ping_returns(gateway, "product", "ok")
+    all_answer(gateway, except_for=["customers"])
     ping_returns(gateway, "customers", None)
 
     response = gateway.health(request("GET", "/health"))
 
     assert response.status_code == 503
     assert body_of(response)["status"] == "unavailable"
+    assert body_of(response)["services"]["customers"] == "unavailable"
 
 
 def test_health_503_when_every_service_fails(gateway):
-    for name in ("product", "customers"):
+    for name in SERVICES:
         ping_returns(gateway, name, error=ServiceUnavailable())
 
     response = gateway.health(request("GET", "/health"))
 
     assert response.status_code == 503
-    assert body_of(response)["services"] == {"product": "unavailable", "customers": "unavailable"}
+    assert body_of(response)["services"] == {name: "unavailable" for name in SERVICES}
 
 
 # products

@@ -7,6 +7,7 @@ the fake cannot drift from the store it stands in for.
 """
 import copy
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 from bson import ObjectId
@@ -329,17 +330,20 @@ def test_release_does_not_touch_what_other_orders_hold(store):
 
 
 @pytest.mark.parametrize("reserved_first", [True, False], ids=["reserved-then-released", "released-first"])
-def test_reserve_after_release_is_closed_and_takes_nothing(store, reserved_first):
+def test_reserve_after_release_is_closed_and_takes_nothing(store, monkeypatch, reserved_first):
     lamp = add_product(store, 5)
     order_id = new_order_id()
     if reserved_first:
         reservation.reserve_stock(store, order_id, [line(lamp, 2)])
     reservation.release_stock(store, order_id)
+    take_stock = mock.Mock(wraps=store.take_stock)
+    monkeypatch.setattr(store, "take_stock", take_stock)
 
     with pytest.raises(ReservationClosed) as caught:
         reservation.reserve_stock(store, order_id, [line(lamp, 2)])
 
     assert caught.value.details == {"order_id": order_id}
+    take_stock.assert_not_called()  # not even for a moment
     assert store.available_stock(lamp) == 5
 
 
@@ -384,4 +388,22 @@ def test_released_while_taking_stock_of_a_short_order_still_refuses_and_takes_no
         reservation.reserve_stock(store, order_id, [line(lamp, 2), line(desk, 1)])
 
     assert stocks(store, lamp, desk) == [5, 0]
+    assert store.get_reservation(order_id)["state"] == ReservationState.RELEASED.value
+
+
+def test_released_after_every_take_but_before_closing_gives_back_and_raises_closed(store, monkeypatch):
+    lamp, desk = add_product(store, 5), add_product(store, 3)
+    order_id = new_order_id()
+    close_reservation = store.close_reservation
+
+    def close_after_a_release(taker, state, shortfall=None):
+        reservation.release_stock(store, order_id)  # the concurrent cancel wins the close
+        return close_reservation(taker, state, shortfall)
+
+    monkeypatch.setattr(store, "close_reservation", close_after_a_release)
+
+    with pytest.raises(ReservationClosed):
+        reservation.reserve_stock(store, order_id, [line(lamp, 2), line(desk, 1)])
+
+    assert stocks(store, lamp, desk) == [5, 3]
     assert store.get_reservation(order_id)["state"] == ReservationState.RELEASED.value

@@ -1,0 +1,205 @@
+"""The inventory and shipping stubs as order event consumers (worker_factory, real stores).
+
+The handlers are wrapped by common.order_events.order_event_handler: they take
+the raw payload as OrderSchema dumps it, and drop one that breaks the contract.
+"""
+import datetime
+import logging
+from decimal import Decimal
+
+import pytest
+from nameko.testing.services import worker_factory
+
+from common.errors import ShipmentNotFound
+from common.order_events import OrderSchema
+from inventory.service import InventoryService
+from inventory.storage import MovementStore
+from shipping.service import ShippingService
+from shipping.storage import ShipmentStore
+
+MOMENT = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.timezone.utc)
+ORDER_ID = "5f00000000000000000000c1"
+LAMP = "5f00000000000000000000a1"
+DESK = "5f00000000000000000000a2"
+
+
+def payload(status="confirmed", order_id=ORDER_ID, lines=((LAMP, 2), (DESK, 1))):
+    """An order event payload, exactly as the orders service dispatches it."""
+    items = [
+        {"product_id": product_id, "name": "Thing", "unit_price": Decimal("10.00"),
+         "quantity": quantity, "line_total": Decimal("10.00") * quantity}
+        for product_id, quantity in lines
+    ]
+    return OrderSchema().dump({
+        "id": order_id, "customer_id": "c-ada", "status": status, "items": items,
+        "total": sum((i["line_total"] for i in items), Decimal("0")),
+        "created_at": MOMENT, "updated_at": MOMENT,
+    })
+
+
+def without(data, field):
+    return {key: value for key, value in data.items() if key != field}
+
+
+MALFORMED = [
+    pytest.param(without(payload(), "id"), id="no-id"),
+    pytest.param(without(payload(), "items"), id="no-items"),
+    pytest.param(without(payload(), "customer_id"), id="no-customer"),
+    pytest.param({**payload(), "status": "shipped"}, id="bad-status"),
+    pytest.param({**payload(), "items": [{"product_id": LAMP}]}, id="bad-item"),
+    pytest.param({}, id="empty"),
+]
+
+
+# inventory
+
+
+@pytest.fixture
+def movements_db(database):
+    return database("inventory").movements
+
+
+@pytest.fixture
+def inventory(database):
+    store = MovementStore(database("inventory"))
+    store.create_indexes()
+    return worker_factory(InventoryService, store=store)
+
+
+def recorded(movements_db):
+    return sorted(
+        (m["order_id"], m["kind"], m["product_id"], m["quantity"]) for m in movements_db.find()
+    )
+
+
+def test_order_created_records_one_reserved_movement_per_item(inventory, movements_db):
+    inventory.on_order_created(payload())
+
+    assert recorded(movements_db) == [
+        (ORDER_ID, "reserved", LAMP, 2),
+        (ORDER_ID, "reserved", DESK, 1),
+    ]
+
+
+def test_order_created_twice_records_nothing_more(inventory, movements_db):
+    inventory.on_order_created(payload())
+    first = list(movements_db.find())
+
+    inventory.on_order_created(payload())
+
+    assert list(movements_db.find()) == first
+
+
+def test_order_cancelled_records_released_movements(inventory, movements_db):
+    inventory.on_order_created(payload())
+
+    inventory.on_order_cancelled(payload(status="cancelled"))
+    inventory.on_order_cancelled(payload(status="cancelled"))
+
+    assert recorded(movements_db) == [
+        (ORDER_ID, "released", LAMP, 2),
+        (ORDER_ID, "released", DESK, 1),
+        (ORDER_ID, "reserved", LAMP, 2),
+        (ORDER_ID, "reserved", DESK, 1),
+    ]
+
+
+def test_movements_of_different_orders_are_kept_apart(inventory, movements_db):
+    other = "5f00000000000000000000c2"
+
+    inventory.on_order_created(payload())
+    inventory.on_order_created(payload(order_id=other, lines=((LAMP, 5),)))
+
+    assert [m for m in recorded(movements_db) if m[2] == LAMP] == [
+        (ORDER_ID, "reserved", LAMP, 2),
+        (other, "reserved", LAMP, 5),
+    ]
+
+
+def test_movements_are_listed_per_product(inventory):
+    inventory.on_order_created(payload())
+
+    listed = inventory.list_movements(LAMP)
+
+    assert listed["total"] == 1
+    assert [(m["order_id"], m["kind"], m["quantity"]) for m in listed["items"]] == [(ORDER_ID, "reserved", 2)]
+
+
+@pytest.mark.parametrize("handler", ["on_order_created", "on_order_cancelled"])
+@pytest.mark.parametrize("data", MALFORMED)
+def test_malformed_event_is_dropped_and_records_nothing(inventory, movements_db, caplog, handler, data):
+    with caplog.at_level(logging.ERROR, logger="common.order_events"):
+        assert getattr(inventory, handler)(data) is None
+
+    assert movements_db.count_documents({}) == 0
+    assert "dropping a malformed" in caplog.text
+
+
+# shipping
+
+
+@pytest.fixture
+def shipping(database):
+    return worker_factory(ShippingService, store=ShipmentStore(database("shipping")))
+
+
+def test_order_created_opens_a_pending_shipment(shipping):
+    shipping.on_order_created(payload())
+
+    shipment = shipping.get_shipment(ORDER_ID)
+    assert (shipment["order_id"], shipment["customer_id"], shipment["status"]) == (ORDER_ID, "c-ada", "pending")
+    assert shipment["tracking_number"].startswith("SMS")
+
+
+def test_order_created_twice_keeps_the_same_tracking_number(shipping):
+    shipping.on_order_created(payload())
+    first = shipping.get_shipment(ORDER_ID)
+
+    shipping.on_order_created(payload())
+
+    assert shipping.get_shipment(ORDER_ID) == first
+
+
+def test_different_orders_get_different_tracking_numbers(shipping):
+    other = "5f00000000000000000000c2"
+    shipping.on_order_created(payload())
+    shipping.on_order_created(payload(order_id=other))
+
+    assert shipping.get_shipment(ORDER_ID)["tracking_number"] != shipping.get_shipment(other)["tracking_number"]
+
+
+def test_order_cancelled_cancels_the_shipment_keeping_its_tracking_number(shipping):
+    shipping.on_order_created(payload())
+    opened = shipping.get_shipment(ORDER_ID)
+
+    shipping.on_order_cancelled(payload(status="cancelled"))
+
+    cancelled = shipping.get_shipment(ORDER_ID)
+    assert cancelled["status"] == "cancelled"
+    assert cancelled["tracking_number"] == opened["tracking_number"]
+
+
+def test_cancel_arriving_before_create_ends_cancelled(shipping):
+    shipping.on_order_cancelled(payload(status="cancelled"))
+    cancelled = shipping.get_shipment(ORDER_ID)
+
+    shipping.on_order_created(payload())
+
+    assert cancelled["status"] == "cancelled"
+    assert shipping.get_shipment(ORDER_ID) == cancelled
+
+
+def test_get_shipment_of_unknown_order_raises_not_found(shipping):
+    with pytest.raises(ShipmentNotFound) as caught:
+        shipping.get_shipment(ORDER_ID)
+
+    assert caught.value.details == {"order_id": ORDER_ID}
+
+
+@pytest.mark.parametrize("handler", ["on_order_created", "on_order_cancelled"])
+@pytest.mark.parametrize("data", MALFORMED)
+def test_malformed_event_opens_no_shipment(shipping, handler, data):
+    assert getattr(shipping, handler)(data) is None
+
+    with pytest.raises(ShipmentNotFound):
+        shipping.get_shipment(ORDER_ID)
