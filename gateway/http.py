@@ -12,7 +12,7 @@ from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from werkzeug.exceptions import MethodNotAllowed as WerkzeugMethodNotAllowed
-from werkzeug.routing import Rule
+from werkzeug.routing import RequestRedirect
 from werkzeug.wrappers import Request, Response
 
 from common.errors import (
@@ -87,7 +87,9 @@ class _JsonRoutingApp(WsgiApp):
         adapter = self.url_map.bind_to_environ(environ)
         try:
             provider, request.path_values = adapter.match()
-        except NotFound:
+        except (NotFound, RequestRedirect):
+            # A redirect would be to a canonical path ("/products//x" to
+            # "/products/x"); clients of a JSON API get told the path is wrong.
             response = error_response(RouteNotFound(f"No route for {request.path}."))
         except WerkzeugMethodNotAllowed as exc:
             allowed = sorted(exc.valid_methods or ())
@@ -107,10 +109,6 @@ class JsonHttpRequestHandler(HttpRequestHandler):
     def __init__(self, method, url, **kwargs):
         kwargs.setdefault("expected_exceptions", ServiceError)
         super().__init__(method, url, **kwargs)
-
-    def get_url_rule(self):
-        # "/products//x" is an unknown route, not a redirect to an HTML page.
-        return Rule(self.url, methods=self.method.split(","), merge_slashes=False)
 
     def response_from_exception(self, exc):
         if isinstance(exc, ServiceError):

@@ -666,6 +666,6 @@ def test_path_with_double_slash_is_a_json_404(api):
 
     response = requests.get(f"{api.base_url}/products//{product['id']}", allow_redirects=False, timeout=20)
 
-    assert response.status_code == 404
+    assert response.status_code == 404, response.text
     assert response.headers["Content-Type"].startswith("application/json"), response.text[:100]
     assert response.json()["error"] == "ROUTE_NOT_FOUND"
