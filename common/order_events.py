@@ -3,7 +3,8 @@
 The orders service dispatches, through nameko's EventDispatcher on RabbitMQ:
 
 - ``order_created`` when an order is confirmed (its stock is reserved);
-- ``order_cancelled`` when a confirmed or pending order is cancelled.
+- ``order_cancelled`` when a confirmed order is cancelled (a pending order
+  was never announced, so its cancellation is not either).
 
 The payload of both is the whole order, as ``OrderSchema`` dumps it (the same
 document ``GET /orders/{id}`` returns). Delivery is at least once: a consumer

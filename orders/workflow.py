@@ -54,20 +54,23 @@ class OrderWorkflow:
             raise type(refusal)(refusal.message, {**refusal.details, "order_id": order["id"]}) from None
         except ServiceError:
             # Unknown outcome (timeout, or released meanwhile): give it up safely.
-            self._change(order, OrderStatus.REJECTED)
+            if self._change(order, OrderStatus.REJECTED) is None:
+                return self._settled_meanwhile(order)
             raise ServiceUnavailable(
                 "The order could not be placed in time; it was rejected and no stock is held.",
                 {"order_id": order["id"]},
             ) from None
         confirmed = self._change(order, OrderStatus.CONFIRMED)
-        if confirmed is None:
-            # The sweeper or a cancel got there first (and releases the stock).
-            current = self.store.get(order["id"])
-            if current["status"] == OrderStatus.REJECTED:
-                raise ServiceUnavailable("The order took too long to place and was rejected.",
-                                         {"order_id": order["id"]})
+        return confirmed if confirmed is not None else self._settled_meanwhile(order)
+
+    def _settled_meanwhile(self, order):
+        """A placement someone else finished first: a cancel (the order, cancelled) or the sweeper."""
+        current = self.store.get(order["id"])
+        if current["status"] == OrderStatus.CANCELLED:
             return current
-        return confirmed
+        raise ServiceUnavailable(
+            "The order took too long to place and was rejected; no stock is held.", {"order_id": order["id"]}
+        )
 
     def cancel(self, order_id):
         """Cancel a pending or confirmed order; cancelling a cancelled one returns it unchanged."""

@@ -54,6 +54,11 @@ def reserve_stock(store, order_id, items):
         store.close_reservation(order_id, ReservationState.FAILED, shortfall=shortfall)
         raise _refusal(shortfall)
     if not store.close_reservation(order_id, ReservationState.RESERVED):
+        current = store.get_reservation(order_id)
+        if current["state"] == ReservationState.RESERVED.value:
+            # A duplicate call for this order closed it first; the stock is
+            # rightly held, once (each product's take is per order).
+            return current
         # Released while we were taking stock: what we took goes back.
         _give_back(store, order_id, record["items"])
         raise ReservationClosed(

@@ -63,7 +63,7 @@ def customer_orders(http, customer, **params):
     return response.json()
 
 
-def eventually_shipment(http, order_id, status):
+def eventually_shipment(http, order_id, status, timeout=EVENT_DEADLINE_SECONDS):
     """The order's shipment, once shipping has recorded it with ``status``."""
 
     def shipment():
@@ -74,7 +74,7 @@ def eventually_shipment(http, order_id, status):
         found = response.json()
         return found if found["status"] == status else None
 
-    return wait_until(shipment, timeout=EVENT_DEADLINE_SECONDS,
+    return wait_until(shipment, timeout=timeout,
                       message=f"a {status} shipment for order {order_id}")
 
 
@@ -151,6 +151,39 @@ class TestPlaceOrder:
         again = get_order(http, order["id"])
         assert (again["items"][0]["name"], again["items"][0]["unit_price"]) == (lamp["name"], "19.99")
         assert again["total"] == "39.98"
+
+    def test_the_limits_are_accepted_100_lines_and_quantity_1000(self, http, customer):
+        big = create_product(http, price="0.01", stock=1000)
+        others = [create_product(http, price="1.00", stock=1) for _ in range(99)]
+
+        order = place_order(http, customer, (big, 1000), *[(product, 1) for product in others])
+
+        assert len(order["items"]) == 100
+        assert order["items"][0]["line_total"] == "10.00"
+        assert order["total"] == "109.00"
+        assert stocks(http, big, others[0], others[-1]) == [0, 0, 0]
+
+    @pytest.mark.xfail(strict=True, reason=(
+        "BUG: an order whose total (or a line_total) exceeds 1000000000 is confirmed and its stock "
+        "taken, but inventory and shipping drop its order_created event as malformed: the event "
+        "contract (common.order_events.OrderSchema) loads total/line_total with Money, whose "
+        "range check (<= 1000000000) is meant for prices, not sums"
+    ))
+    def test_an_order_over_a_billion_is_announced_like_any_other(self, http, customer):
+        # each price and line is within the limits; only the sum is over 1000000000
+        expensive = create_product(http, price="999999999.99", stock=1)
+        cheap = create_product(http, price="0.02", stock=1)
+        order = place_order(http, customer, (expensive, 1), (cheap, 1))
+        assert order["total"] == "1000000000.01"
+        # A normal order placed after it: once the stubs recorded it, they
+        # have had the big one's event as well.
+        marker = place_order(http, customer, (create_product(http, stock=1), 1))
+        eventually_shipment(http, marker["id"], "pending")
+
+        shipment = eventually_shipment(http, order["id"], "pending", timeout=2)
+
+        assert shipment["order_id"] == order["id"]
+        assert [m["order_id"] for m in eventually_movements(http, expensive["id"], 1)["items"]] == [order["id"]]
 
 
 class TestReadOrders:
@@ -477,3 +510,22 @@ def test_concurrent_orders_never_oversell(http, stack, customer):
         response.json()["id"] for response in responses if response.status_code == 201
     }
     assert customer_orders(http, customer, status="rejected")["total"] == 20
+
+
+
+def test_concurrent_cancels_release_the_stock_once(http, stack, customer):
+    product = create_product(http, stock=10)
+    order = place_order(http, customer, (product, 4))
+
+    def cancel(_):
+        return requests.delete(f"{stack}/orders/{order['id']}", timeout=60)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=10) as pool:
+        responses = list(pool.map(cancel, range(10)))
+
+    assert [response.status_code for response in responses] == [200] * 10, [r.text for r in responses]
+    assert len({response.text for response in responses}) == 1, [r.text for r in responses]
+    assert responses[0].json()["status"] == "cancelled"
+    assert stocks(http, product) == [10]
+    page = eventually_movements(http, product["id"], 2)
+    assert sorted(m["kind"] for m in page["items"]) == ["released", "reserved"]

@@ -48,6 +48,8 @@ MALFORMED = [
     pytest.param({**payload(), "status": "shipped"}, id="bad-status"),
     pytest.param({**payload(), "items": [{"product_id": LAMP}]}, id="bad-item"),
     pytest.param({}, id="empty"),
+    pytest.param(None, id="null"),
+    pytest.param([payload()], id="list"),
 ]
 
 

@@ -367,6 +367,29 @@ def test_sweep_keeps_an_event_while_the_broker_is_still_away(workflow, dispatch,
     assert len(stored(orders_db, order["id"])["outbox"]) == 1
 
 
+def test_events_queued_while_the_broker_was_away_go_out_in_order(workflow, dispatch, orders_db):
+    dispatch.failing = True
+    order = workflow.place(request((LAMP, 1)))
+    dispatch.failing = False
+
+    workflow.cancel(order["id"])
+
+    assert dispatch.types() == ["order_created", "order_cancelled"]
+    assert stored(orders_db, order["id"])["outbox"] == []
+
+
+def test_failed_dispatch_on_cancel_is_delivered_by_the_sweep(workflow, dispatch, orders_db, confirmed, later):
+    dispatch.failing = True
+    workflow.cancel(confirmed["id"])
+    assert [e["type"] for e in stored(orders_db, confirmed["id"])["outbox"]] == ["order_cancelled"]
+    dispatch.failing = False
+
+    workflow.sweep(pending_timeout=3600, retry_after=0)
+
+    assert dispatch.types() == ["order_cancelled"]
+    assert stored(orders_db, confirmed["id"])["outbox"] == []
+
+
 def test_failed_release_on_cancel_keeps_release_due(workflow, product, dispatch, store, confirmed):
     product.release_stock.side_effect = ServiceUnavailable()
 

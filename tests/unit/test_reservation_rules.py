@@ -407,3 +407,26 @@ def test_released_after_every_take_but_before_closing_gives_back_and_raises_clos
 
     assert stocks(store, lamp, desk) == [5, 3]
     assert store.get_reservation(order_id)["state"] == ReservationState.RELEASED.value
+
+
+def test_duplicate_reserve_racing_to_close_keeps_the_stock_reserved(store, monkeypatch):
+    lamp = add_product(store, 5)
+    order_id = new_order_id()
+    items = [line(lamp, 2)]
+    close_reservation = store.close_reservation
+    duplicates = []
+
+    def close_after_a_duplicate_finished(taker, state, shortfall=None):
+        if not duplicates:
+            duplicates.append(None)
+            duplicates[0] = reservation.reserve_stock(store, order_id, items)  # the redelivered message
+        return close_reservation(taker, state, shortfall)
+
+    monkeypatch.setattr(store, "close_reservation", close_after_a_duplicate_finished)
+
+    record = reservation.reserve_stock(store, order_id, items)
+
+    assert duplicates[0]["state"] == record["state"] == ReservationState.RESERVED.value
+    assert store.get_reservation(order_id)["state"] == ReservationState.RESERVED.value
+    assert store.available_stock(lamp) == 3
+    assert held(store, lamp, order_id) == 2

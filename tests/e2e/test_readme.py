@@ -1,0 +1,104 @@
+"""The README works when pasted: its walkthrough runs against the stack, its make targets exist."""
+import json
+import re
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+README = ROOT / "README.md"
+MAKEFILE = ROOT / "Makefile"
+DOCUMENTED_URL = "http://127.0.0.1:8000"
+
+
+def walkthrough():
+    """The bash block between the walkthrough markers of README.md."""
+    text = README.read_text()
+    match = re.search(r"<!-- walkthrough:start -->\s*```bash\n(.*?)```\s*<!-- walkthrough:end -->", text, re.S)
+    assert match, "README.md has no ```bash block between the walkthrough markers"
+    return match.group(1)
+
+
+def parsed(line):
+    try:
+        return json.loads(line)
+    except ValueError:
+        return line
+
+
+def test_the_walkthrough_runs_as_documented(stack):
+    script = walkthrough()
+    assert DOCUMENTED_URL in script
+    script = script.replace(DOCUMENTED_URL, stack)
+
+    # -u and pipefail are fine with the block: its retry loops end with `sleep`
+    # or `break`, and the `[ "$(curl ... | field status)" = cancelled ]` test
+    # ignores the substitution's status (bash runs it without errexit).
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, capture_output=True, text=True,
+        timeout=60, stdin=subprocess.DEVNULL,
+    )
+
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    # every JSON response ends with a newline, so each printed value is one line
+    raw = result.stdout.splitlines()
+    assert len(raw) == 12, result.stdout
+    lines = [parsed(line) for line in raw]
+    (health, order, _, _, refusal, shipment, movements, _, _, cancelled_shipment, orders, products) = lines
+
+    assert health["status"] == "ok" and set(health["services"].values()) == {"ok"}, health
+
+    assert (order["status"], order["total"]) == ("confirmed", "189.48"), order
+    assert [(item["name"], item["unit_price"], item["quantity"], item["line_total"]) for item in order["items"]] == [
+        ("Desk lamp", "19.99", 2, "39.98"), ("Office chair", "149.50", 1, "149.50"),
+    ]
+    lamp_id, chair_id = (item["product_id"] for item in order["items"])
+
+    assert (raw[2], raw[3]) == ("8", "1")
+
+    assert refusal["error"] == "INSUFFICIENT_STOCK", refusal
+    assert refusal["details"]["products"] == [{"product_id": chair_id, "requested": 5, "available": 1}]
+
+    assert (shipment["order_id"], shipment["status"]) == (order["id"], "pending"), shipment
+    assert shipment["tracking_number"]
+
+    # inventory and shipping consume the event independently: the movement may
+    # or may not be recorded yet when the shipment is, but it is the lamp's.
+    assert set(movements) == {"items", "total", "page", "page_size"}, movements
+    assert all((m["product_id"], m["order_id"], m["kind"], m["quantity"]) == (lamp_id, order["id"], "reserved", 2)
+               for m in movements["items"]), movements
+
+    assert (raw[7], raw[8]) == ("cancelled", "10")
+    assert (cancelled_shipment["order_id"], cancelled_shipment["status"]) == (order["id"], "cancelled")
+    assert cancelled_shipment["tracking_number"] == shipment["tracking_number"]
+
+    assert orders["total"] == 1 and orders["page_size"] == 10, orders
+    assert [(o["id"], o["status"]) for o in orders["items"]] == [(order["id"], "cancelled")]
+
+    assert set(products) == {"items", "total", "page", "page_size"}, products
+    assert lamp_id in {product["id"] for product in products["items"]}
+    prices = [float(product["price"]) for product in products["items"]]
+    assert prices == sorted(prices, reverse=True)
+
+
+def make_targets():
+    rule = re.compile(r"^([A-Za-z0-9_.-]+(?:\s+[A-Za-z0-9_.-]+)*)\s*::?(?!=)", re.M)
+    return {target for match in rule.finditer(MAKEFILE.read_text()) for target in match.group(1).split()}
+
+
+def documented_make_commands():
+    text = README.read_text()
+    inline = re.findall(r"`make ([A-Za-z0-9_-]+)", text)
+    in_blocks = [
+        target
+        for block in re.findall(r"```(?:bash|sh)?\n(.*?)```", text, re.S)
+        for target in re.findall(r"^\s*make ([A-Za-z0-9_-]+)", block, re.M)
+    ]
+    return set(inline) | set(in_blocks)
+
+
+def test_every_documented_make_command_is_a_makefile_target():
+    documented = documented_make_commands()
+    targets = make_targets()
+
+    assert {"run", "up", "down", "test", "shell"} <= documented, documented
+    assert documented - targets == set(), f"README mentions make targets the Makefile lacks: {documented - targets}"
