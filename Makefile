@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run up down shell test test-unit test-integration test-e2e venv
+.PHONY: run up down seed shell test test-unit test-integration test-e2e venv
 
 venv: $(STAMP)
 
@@ -22,6 +22,11 @@ up: $(STAMP)
 
 down:
 	$(PY) scripts/stack.py down
+
+# Demo data (products, customers, confirmed orders) through the REST API of
+# the running system; running it again creates nothing new.
+seed: $(STAMP)
+	$(PY) scripts/seed.py
 
 # A Python shell with `n.rpc.<service>` bound to the running system; the
 # repository is on the path so errors arrive as their own classes.

@@ -30,7 +30,7 @@ import logging
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from nameko.events import event_handler
 
-from common.schemas import Money
+from common.schemas import MAX_ORDER_TOTAL, Money
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class OrderItemSchema(Schema):
     name = fields.String(required=True)
     unit_price = Money(required=True)
     quantity = fields.Integer(required=True)
-    line_total = Money(required=True)
+    line_total = Money(required=True, maximum=MAX_ORDER_TOTAL)
 
 
 class OrderSchema(Schema):
@@ -60,7 +60,7 @@ class OrderSchema(Schema):
     customer_id = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(ORDER_STATUSES))
     items = fields.List(fields.Nested(OrderItemSchema), required=True)
-    total = Money(required=True)
+    total = Money(required=True, maximum=MAX_ORDER_TOTAL)
     created_at = fields.DateTime(required=True, format="iso")
     updated_at = fields.DateTime(required=True, format="iso")
 

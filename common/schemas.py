@@ -14,6 +14,8 @@ MAX_ORDER_QUANTITY = 1000
 DEFAULT_PAGE_SIZE = 20
 CENT = Decimal("0.01")
 MAX_MONEY = Decimal("1000000000")
+# The most an order can add up to: 100 lines of 1,000 units at the top price.
+MAX_ORDER_TOTAL = MAX_MONEY * MAX_ORDER_QUANTITY * MAX_ORDER_ITEMS
 
 # Plain decimal notation only: no exponents, underscores or non-ASCII digits.
 _DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
@@ -30,8 +32,13 @@ class Money(fields.Field):
     default_error_messages = {
         "invalid": "Must be a decimal amount like 19.99 (a number or a string).",
         "precision": "At most 2 decimal places.",
-        "range": "Must be between 0 and 1000000000.",
+        "range": "Must be between 0 and {maximum}.",
     }
+
+    def __init__(self, maximum=MAX_MONEY, **kwargs):
+        """``maximum`` bounds one amount (a price); sums such as order totals pass a larger one."""
+        super().__init__(**kwargs)
+        self.maximum = maximum
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
@@ -40,8 +47,8 @@ class Money(fields.Field):
         if not _DECIMAL_TEXT.match(text):
             raise self.make_error("invalid")
         amount = Decimal(text)
-        if amount < 0 or amount > MAX_MONEY:
-            raise self.make_error("range")
+        if amount < 0 or amount > self.maximum:
+            raise self.make_error("range", maximum=self.maximum)
         if amount != amount.quantize(CENT):
             raise self.make_error("precision")
         # abs(): "-0" is a valid amount, but it is zero, not "-0.00".

@@ -22,6 +22,7 @@ from common.errors import (
     RouteNotFound,
     ServiceError,
 )
+from common.observability import REQUEST_ID, REQUEST_ID_HEADER, accepted_request_id
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -74,11 +75,17 @@ class JsonWebServer(WebServer):
     def get_wsgi_app(self):
         return _JsonRoutingApp(self)
 
+    def context_data_from_headers(self, request):
+        # nameko passes context data on with every RPC call and event.
+        return {REQUEST_ID: request.headers[REQUEST_ID_HEADER]}
+
 
 class _JsonRoutingApp(WsgiApp):
-    """nameko's WSGI app, with routing errors (unknown path, wrong method) as JSON."""
+    """nameko's WSGI app, with routing errors as JSON and a request id on every response."""
 
     def __call__(self, environ, start_response):
+        request_id = accepted_request_id(environ.get("HTTP_X_REQUEST_ID"))
+        environ["HTTP_X_REQUEST_ID"] = request_id
         if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
             # eventlet's server de-chunks the body but does not say so; without
             # this werkzeug reads a chunked body as empty.
@@ -97,9 +104,10 @@ class _JsonRoutingApp(WsgiApp):
             response = error_response(error)
             response.headers["Allow"] = ", ".join(allowed)
         except HTTPException as exc:
-            response = exc
+            response = exc.get_response(environ)
         else:
             response = provider.handle_request(request)
+        response.headers[REQUEST_ID_HEADER] = request_id
         return response(environ, start_response)
 
 

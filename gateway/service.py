@@ -1,6 +1,7 @@
 """The gateway: the single REST entry point, turning routes into RPC calls."""
 import eventlet
 
+from common.observability import WorkerLogging
 from common.rpc import RpcClient
 from gateway.http import created, http, json_response, no_content, query_params, read_json
 
@@ -10,6 +11,7 @@ HEALTH_TIMEOUT_SECONDS = 2.0
 
 class GatewayService:
     name = "gateway"
+    worker_log = WorkerLogging()
 
     product = RpcClient("product")
     customers = RpcClient("customers")

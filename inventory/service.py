@@ -6,6 +6,7 @@ shows what a consumer of the order events sees and does.
 # Imported as a module: `nameko run <module>` would take a HealthCheck in the
 # module's namespace for a service of its own.
 from common import health
+from common.observability import WorkerLogging
 from common.order_events import ORDER_CANCELLED, ORDER_CREATED, order_event_handler
 from common.rpc import rpc
 from common.schemas import given, load, page_of
@@ -18,6 +19,7 @@ many_movements = MovementSchema(many=True)
 
 class InventoryService(health.HealthCheck):
     name = "inventory"
+    worker_log = WorkerLogging()
 
     store = Storage(MovementStore)
 

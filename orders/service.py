@@ -6,6 +6,7 @@ from nameko.timer import timer
 # Imported as a module: `nameko run <module>` would take a HealthCheck in the
 # module's namespace for a service of its own.
 from common import health
+from common.observability import WorkerLogging
 from common.rpc import RpcClient, rpc
 from common.schemas import given, load, page_of
 from common.storage import Storage
@@ -21,6 +22,7 @@ many_orders = OrderSchema(many=True)
 
 class OrdersService(health.HealthCheck):
     name = "orders"
+    worker_log = WorkerLogging()
 
     store = Storage(OrderStore)
     customers = RpcClient("customers")

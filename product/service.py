@@ -2,6 +2,7 @@
 # Imported as a module: `nameko run <module>` would take a HealthCheck in the
 # module's namespace for a service of its own.
 from common import health
+from common.observability import WorkerLogging
 from common.rpc import rpc
 from common.schemas import given, load, load_changes, page_of
 from common.storage import Storage
@@ -22,6 +23,7 @@ reservations = ReservationSchema()
 
 class ProductService(health.HealthCheck):
     name = "product"
+    worker_log = WorkerLogging()
 
     store = Storage(ProductStore)
 

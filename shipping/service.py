@@ -5,6 +5,7 @@ No carrier integration; it shows what a consumer of the order events does.
 # Imported as a module: `nameko run <module>` would take a HealthCheck in the
 # module's namespace for a service of its own.
 from common import health
+from common.observability import WorkerLogging
 from common.order_events import ORDER_CANCELLED, ORDER_CREATED, order_event_handler
 from common.rpc import rpc
 from common.storage import Storage
@@ -16,6 +17,7 @@ shipments = ShipmentSchema()
 
 class ShippingService(health.HealthCheck):
     name = "shipping"
+    worker_log = WorkerLogging()
 
     store = Storage(ShipmentStore)
 
