@@ -1,7 +1,7 @@
 # One image for every service; docker-compose.yml picks the service by its
 # command (`nameko run --config config/config.yml <module>`).
-# Runtime requirements only (requirements.txt): the test tools and the
-# development database of requirements-dev.txt never enter the image.
+# Runtime requirements only (requirements.txt): no test tools, no
+# development database.
 
 # Both stages share one pinned base, so the venv built in the first runs
 # against the very same interpreter in the second.

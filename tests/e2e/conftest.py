@@ -9,6 +9,7 @@ import importlib.util
 import os
 import signal
 import subprocess
+import types
 import uuid
 from pathlib import Path
 
@@ -101,6 +102,15 @@ def _group_members(group_ids):
     return found
 
 
+_started = {}
+
+
+@pytest.fixture(scope="session")
+def stack_info(stack):
+    """How the running system was started: ``base_url``, ``amqp_uri`` (its vhost), ``run_dir``."""
+    return types.SimpleNamespace(**_started)
+
+
 @pytest.fixture(scope="session")
 def stack(rabbit_manager, tmp_path_factory):
     """The running system; yields the gateway's base URL ("http://127.0.0.1:<port>")."""
@@ -122,6 +132,9 @@ def stack(rabbit_manager, tmp_path_factory):
         try:
             assert code == 0, (
                 f"`make up` failed (exit {code}):\n{output}\n{_logs(run_dir)}"
+            )
+            _started.update(
+                base_url=f"http://{gateway_address}", amqp_uri=env["AMQP_URI"], run_dir=run_dir,
             )
             yield f"http://{gateway_address}"
         finally:
