@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import posixpath
+import re
 import shlex
 import subprocess
 import sys
@@ -220,20 +221,28 @@ def test_hadolint_finds_nothing():
 def test_image_is_multi_stage_on_python_311_slim():
     all_stages = stages()
     assert len(all_stages) >= 2, "a build stage and a runtime stage"
-    names = set()
+    named = {}
     for stage in all_stages:
         words = stage[0][1].split()
         base = words[0]
-        if base not in names:
+        if base not in named:
             repository, _, tag = base.partition(":")
             assert repository == "python", base
             assert tag.startswith("3.11") and "-slim" in tag, base
         if len(words) == 3 and words[1].upper() == "AS":
-            names.add(words[2])
-    # The final stage takes the installed packages from an earlier stage and
-    # installs nothing itself: pip, caches and build leftovers stay behind.
+            named[words[2]] = stage
+    # The final stage takes the installed packages from an earlier stage that
+    # installs them, and installs nothing itself: pip's leftovers stay behind.
     final = all_stages[-1]
-    assert any(k in ("COPY", "ADD") and "--from=" in a for k, a in final), "nothing copied from a build stage"
+    sources = [
+        argument.split("=", 1)[1]
+        for keyword, arguments in final if keyword in ("COPY", "ADD")
+        for argument in split_arguments(arguments) if argument.startswith("--from=")
+    ]
+    assert any(
+        any(k == "RUN" and "pip install" in a for k, a in named.get(source, []))
+        for source in sources
+    ), f"the final stage copies from no stage that runs pip install: {sources}"
     assert not any(k == "RUN" and "pip" in a for k, a in final), "the final stage runs pip"
 
 
@@ -360,6 +369,11 @@ def test_local_packages_imported_by_the_image_are_copied():
     files = in_image()
     local = {path.name for path in ROOT.iterdir() if (path / "__init__.py").exists()}
     local |= {path.stem for path in ROOT.glob("*.py")}
+    # The config names logging factories and filters by dotted path: `(): pkg.mod.Name`.
+    for factory in re.findall(r"\(\):\s*([\w.]+)", (ROOT / CONFIG).read_text()):
+        top = factory.split(".")[0]
+        if top in local:
+            assert module_files(top) & files, f"{CONFIG} uses {factory}, not copied"
     for source, _ in image_files():
         if source.suffix != ".py":
             continue

@@ -57,13 +57,20 @@ def _process_environment(pid):
 
 
 @pytest.fixture(scope="session")
-def stack_amqp_uri(stack, tmp_path_factory):
+def stack_amqp_uri(request, stack, tmp_path_factory):
     """The AMQP URI (with its throw-away vhost) of the stack ``stack`` started.
 
-    The ``stack`` fixture yields only the gateway URL. It runs `make up` with
-    RUN_DIR in a session temp directory, where each process's pid is recorded;
-    the gateway process serving this URL has the URI in its environment.
+    From conftest's ``stack_info`` where it has one. Otherwise: ``stack``
+    runs `make up` with RUN_DIR in a session temp directory, where each
+    process's pid is recorded, and the gateway process serving the stack's
+    URL has the URI in its environment.
     """
+    try:
+        amqp_uri = getattr(request.getfixturevalue("stack_info"), "amqp_uri", None)
+    except pytest.FixtureLookupError:
+        amqp_uri = None
+    if amqp_uri:
+        return amqp_uri
     address = urllib.parse.urlsplit(stack).netloc
     for pid_file in tmp_path_factory.getbasetemp().glob("stack*/pids/gateway.pid"):
         env = _process_environment(int(pid_file.read_text()))

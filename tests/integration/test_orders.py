@@ -271,3 +271,30 @@ def test_a_failed_handler_gets_the_event_again(rpc, customer, containers, monkey
     )
     assert failures == [True]
     assert [(m["order_id"], m["kind"]) for m in movements] == [(order["id"], "reserved")]
+
+
+def test_each_consumer_has_its_own_durable_queue(containers, rabbit_manager, rabbit_config):
+    queues = {queue["name"]: queue for queue in rabbit_manager.get_queues(rabbit_config["vhost"])}
+
+    for event_type in ("order_created", "order_cancelled"):
+        consumers = sorted(name for name in queues if name.startswith(f"evt-orders-{event_type}--"))
+        assert consumers == [
+            f"evt-orders-{event_type}--inventory.on_order_{event_type.split('_')[1]}",
+            f"evt-orders-{event_type}--shipping.on_order_{event_type.split('_')[1]}",
+        ]
+        assert all(queues[name]["durable"] and not queues[name]["auto_delete"] for name in consumers)
+
+
+def test_order_events_are_published_persistent(rpc, customer, containers, rabbit_manager, rabbit_config,
+                                               get_message_from_queue):
+    # A queue of our own on the events exchange, to look at the message as sent.
+    vhost = rabbit_config["vhost"]
+    rabbit_manager.create_queue(vhost, "spy", durable=True)
+    rabbit_manager.create_queue_binding(vhost, "orders.events", "spy", "order_created")
+    product = new_product(rpc, stock=5)
+
+    order = rpc.orders.create_order(order_request(customer, (product, 1)))
+
+    message = get_message_from_queue("spy", timeout=5)
+    assert message.properties["delivery_mode"] == 2
+    assert message.payload["id"] == order["id"]
