@@ -6,12 +6,15 @@ that hands each worker the service's own store object instead of the raw
 database, and creates the store's indexes when the service starts.
 """
 import datetime
+import functools
 import re
 
 from bson import Decimal128, ObjectId
 from nameko_mongodb import MongoDatabase
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
+from common.errors import ServiceUnavailable
 from common.schemas import is_object_id
 
 
@@ -25,7 +28,32 @@ class Storage(MongoDatabase):
         provider.store_cls(provider.db).create_indexes()
 
     def get_dependency(self, worker_ctx):
-        return self.store_cls(self.db)
+        return _DatabaseOutageAsUnavailable(self.store_cls(self.db), self.container.service_name)
+
+
+class _DatabaseOutageAsUnavailable:
+    """The store, with a database that cannot be reached reported as ServiceUnavailable.
+
+    Callers then see a 503 they can retry, not an internal error.
+    """
+
+    def __init__(self, store, service_name):
+        self._store = store
+        self._service_name = service_name
+
+    def __getattr__(self, name):
+        attribute = getattr(self._store, name)
+        if not callable(attribute):
+            return attribute
+
+        @functools.wraps(attribute)
+        def guarded(*args, **kwargs):
+            try:
+                return attribute(*args, **kwargs)
+            except (ConnectionFailure, ServerSelectionTimeoutError):
+                raise ServiceUnavailable(f"The {self._service_name} database is unavailable.") from None
+
+        return guarded
 
 
 class Store:

@@ -3,7 +3,9 @@ import eventlet
 
 from common.observability import WorkerLogging
 from common.rpc import RpcClient
+from gateway.docs import asset_response, docs_page
 from gateway.http import created, http, json_response, no_content, query_params, read_json
+from gateway.openapi import openapi_spec
 
 # The health check must answer fast even when a service hangs.
 HEALTH_TIMEOUT_SECONDS = 2.0
@@ -122,3 +124,17 @@ class GatewayService:
     def get_order_shipment(self, request, order_id):
         self.orders.get_order(order_id)  # an unknown order is ORDER_NOT_FOUND
         return json_response(self.shipping.get_shipment(order_id))
+
+    # the API's own description
+
+    @http("GET", "/openapi.json")
+    def openapi(self, request):
+        return json_response(openapi_spec())
+
+    @http("GET", "/docs")
+    def docs(self, request):
+        return docs_page()
+
+    @http("GET", "/docs/<path:asset>")
+    def docs_asset(self, request, asset):
+        return asset_response(asset)

@@ -98,7 +98,7 @@ class Stack:
             lambda: _reachable(("127.0.0.1", self.mongo_port)),
             self.startup_timeout, "SecantusDB to accept connections", self._check_alive,
         )
-        return f"mongodb://127.0.0.1:{self.mongo_port}/?serverSelectionTimeoutMS=5000"
+        return f"mongodb://127.0.0.1:{self.mongo_port}/?serverSelectionTimeoutMS=2000"
 
     def _spawn(self, name, command, env):
         log = open(self.log_dir / f"{name}.log", "ab")

@@ -12,48 +12,13 @@ import eventlet
 eventlet.monkey_patch()
 
 import os  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
 import uuid  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(condition, timeout=10.0, interval=0.05, message="condition"):
-    """Poll ``condition`` until it returns a truthy value; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(interval)
-
-
-def _mongo_answers(url):
-    client = MongoClient(url, serverSelectionTimeoutMS=200)
-    try:
-        client.admin.command("ping")
-        return True
-    except Exception:
-        return False
-    finally:
-        client.close()
-
+from support import BIN, free_port, mongo_answers, wait_until  # noqa: E402
 
 @pytest.fixture(scope="session")
 def mongo_url():
@@ -70,7 +35,7 @@ def mongo_url():
     )
     url = f"mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=5000"
     try:
-        wait_until(lambda: process.poll() is not None or _mongo_answers(url), 30, 0.1, "SecantusDB")
+        wait_until(lambda: process.poll() is not None or mongo_answers(url), 30, 0.1, "SecantusDB")
         assert process.poll() is None, "SecantusDB exited at startup"
         yield url
     finally:

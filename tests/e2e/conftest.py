@@ -5,7 +5,6 @@ every service (and SecantusDB, unless MONGODB_CONNECTION_URL is set) with
 `make up` on free ports under a temporary RUN_DIR, and yields the gateway's
 base URL. At the end `make down` must stop every process it started.
 """
-import importlib.util
 import os
 import signal
 import subprocess
@@ -16,28 +15,10 @@ from pathlib import Path
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from support import ROOT, free_port, gone, group_members, recorded_pids, wait_until
 
 
-def _shared_conftest():
-    """tests/conftest.py, whose helpers this tier reuses.
 
-    Every conftest.py outside a package is imported as module "conftest", and
-    pytest drops the previous one from sys.modules before loading the next; so
-    `from conftest import ...` here would find this half-loaded file. Loading
-    it by path (under another name) is safe: it only defines functions and
-    fixtures, and eventlet's monkey_patch is idempotent. Test modules of this
-    directory can keep writing `from conftest import free_port, wait_until`.
-    """
-    spec = importlib.util.spec_from_file_location("_tests_shared_conftest", ROOT / "tests" / "conftest.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_shared = _shared_conftest()
-free_port = _shared.free_port
-wait_until = _shared.wait_until
 MAKE_TIMEOUT_SECONDS = 120
 REQUEST_TIMEOUT_SECONDS = 15
 
@@ -73,35 +54,6 @@ def _logs(run_dir):
     return "\n".join(parts) or "(no logs)"
 
 
-def _recorded_pids(run_dir):
-    pid_dir = Path(run_dir) / "pids"
-    if not pid_dir.exists():
-        return {}
-    return {path.stem: int(path.read_text()) for path in pid_dir.glob("*.pid")}
-
-
-def _gone(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    return False
-
-
-def _group_members(group_ids):
-    """Processes (any state) whose process group or session is one of ``group_ids``."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        # after the command: state, ppid, pgrp, session, ...
-        if int(fields[2]) in group_ids or int(fields[3]) in group_ids:
-            found.append(int(stat.parent.name))
-    return found
-
-
 _started = {}
 
 
@@ -128,7 +80,7 @@ def stack(rabbit_manager, tmp_path_factory):
     }
     try:
         code, output = _run_make("up", env)
-        pids = _recorded_pids(run_dir)
+        pids = recorded_pids(run_dir)
         try:
             assert code == 0, (
                 f"`make up` failed (exit {code}):\n{output}\n{_logs(run_dir)}"
@@ -139,17 +91,17 @@ def stack(rabbit_manager, tmp_path_factory):
             yield f"http://{gateway_address}"
         finally:
             # Read before `make down`, which removes the pid files.
-            pids = {**pids, **_recorded_pids(run_dir)}
+            pids = {**pids, **recorded_pids(run_dir)}
             code, output = _run_make("down", env)
             assert code == 0, f"`make down` failed (exit {code}):\n{output}\n{_logs(run_dir)}"
             assert pids, "`make up` recorded no pid files"
             # A stopped process may linger a moment until its parent reaps it.
             wait_until(
-                lambda: all(_gone(pid) for pid in pids.values()), timeout=10, interval=0.1,
+                lambda: all(gone(pid) for pid in pids.values()), timeout=10, interval=0.1,
                 message=f"the stack's processes to be gone after `make down`: "
-                        f"{ {name: pid for name, pid in pids.items() if not _gone(pid)} }",
+                        f"{ {name: pid for name, pid in pids.items() if not gone(pid)} }",
             )
-            leftovers = _group_members(set(pids.values()))
+            leftovers = group_members(set(pids.values()))
             assert not leftovers, f"`make down` left processes behind: {leftovers}"
             assert not list((run_dir / "pids").glob("*.pid")), "`make down` left pid files"
     finally:

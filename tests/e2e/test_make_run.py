@@ -7,7 +7,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import ROOT, _group_members, _recorded_pids, free_port, wait_until
+from support import ROOT, free_port, group_members, recorded_pids, wait_until
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_ctrl_c_stops_every_process(tmp_path, vhost):
                    interval=0.2, message="`make run` to say it is up")
         assert make.poll() is None, output.read_text()
         assert healthy(url)
-        pids = _recorded_pids(tmp_path / "run")
+        pids = recorded_pids(tmp_path / "run")
         assert set(pids) == {"secantusdb", "product", "customers", "orders", "inventory", "shipping", "gateway"}
 
         os.killpg(make.pid, signal.SIGINT)
@@ -60,7 +60,7 @@ def test_ctrl_c_stops_every_process(tmp_path, vhost):
             os.killpg(make.pid, signal.SIGKILL)
             subprocess.run(["make", "down"], cwd=ROOT, env=env, capture_output=True, timeout=60)
 
-    assert not _group_members(set(pids.values())), output.read_text()
+    assert not group_members(set(pids.values())), output.read_text()
     assert not healthy(url)
     assert "stopping" in output.read_text()
     assert not list((tmp_path / "run" / "pids").glob("*.pid"))
@@ -75,4 +75,4 @@ def test_it_fails_fast_and_clearly_without_rabbitmq(tmp_path):
     assert result.returncode != 0
     assert "cannot reach RabbitMQ" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not _recorded_pids(tmp_path / "run")
+    assert not recorded_pids(tmp_path / "run")

@@ -12,7 +12,7 @@ import datetime
 import pytest
 import requests
 
-from conftest import wait_until
+from support import wait_until
 from test_rest_api import (
     OTHER_ID,
     assert_error,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SCRIPT = ROOT / "scripts" / "seed.py"
@@ -125,9 +125,9 @@ def test_seeding_twice_creates_the_data_once(stack, http):
         placed = orders_of(http, found[0]["id"])
         assert len(placed) == len(planned), (email, placed)
         assert all(order["status"] == "confirmed" for order in placed), placed
-        assert sorted([(line["product_id"], line["quantity"]) for line in order["items"]] for order in placed) == sorted(
-            [(product_ids[name], quantity) for name, quantity in spec["items"]] for spec in planned
-        ), placed
+        placed_lines = sorted([(line["product_id"], line["quantity"]) for line in order["items"]] for order in placed)
+        planned_lines = sorted([(product_ids[name], quantity) for name, quantity in spec["items"]] for spec in planned)
+        assert placed_lines == planned_lines, placed
 
     after_first = snapshot(http)
 

@@ -8,16 +8,11 @@ checks through the REST API what the recipes did.
 import os
 import re
 import subprocess
-import urllib.parse
-from pathlib import Path
-
-import pytest
 
 from common.order_events import OrderSchema
-from conftest import wait_until
+from support import BIN, ROOT, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-NAMEKO = ROOT / ".venv" / "bin" / "nameko"
+NAMEKO = BIN / "nameko"
 SHELL_TIMEOUT_SECONDS = 60
 EVENT_DEADLINE_SECONDS = 10
 
@@ -47,38 +42,6 @@ n.dispatch_event("orders", "order_created", order)
 '''
 
 
-def _process_environment(pid):
-    try:
-        raw = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return {}
-    pairs = (entry.split(b"=", 1) for entry in raw.split(b"\0") if b"=" in entry)
-    return {key.decode(errors="replace"): value.decode(errors="replace") for key, value in pairs}
-
-
-@pytest.fixture(scope="session")
-def stack_amqp_uri(request, stack, tmp_path_factory):
-    """The AMQP URI (with its throw-away vhost) of the stack ``stack`` started.
-
-    From conftest's ``stack_info`` where it has one. Otherwise: ``stack``
-    runs `make up` with RUN_DIR in a session temp directory, where each
-    process's pid is recorded, and the gateway process serving the stack's
-    URL has the URI in its environment.
-    """
-    try:
-        amqp_uri = getattr(request.getfixturevalue("stack_info"), "amqp_uri", None)
-    except pytest.FixtureLookupError:
-        amqp_uri = None
-    if amqp_uri:
-        return amqp_uri
-    address = urllib.parse.urlsplit(stack).netloc
-    for pid_file in tmp_path_factory.getbasetemp().glob("stack*/pids/gateway.pid"):
-        env = _process_environment(int(pid_file.read_text()))
-        if env.get("WEB_SERVER_ADDRESS") == address and env.get("AMQP_URI"):
-            return env["AMQP_URI"]
-    pytest.fail(f"found no gateway process serving {stack} to read AMQP_URI from")
-
-
 def run_shell(code, amqp_uri):
     """Run ``code`` in `nameko shell` as `make shell` starts it; its stdout."""
     result = subprocess.run(
@@ -106,10 +69,9 @@ def get(http, path):
     return response.json()
 
 
-def test_the_shell_recipes_run_against_the_system(stack, http, stack_amqp_uri):
-    assert stack_amqp_uri.startswith("pyamqp://") and "/e2e_" in stack_amqp_uri, stack_amqp_uri
+def test_the_shell_recipes_run_against_the_system(http, stack_info):
 
-    stdout = run_shell(RECIPES, stack_amqp_uri)
+    stdout = run_shell(RECIPES, stack_info.amqp_uri)
 
     printed = marker(stdout, "ORDER", "id", "status", "total")
     assert (printed["status"], printed["total"]) == ("confirmed", "129.80"), stdout

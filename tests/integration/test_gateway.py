@@ -4,7 +4,7 @@ import time
 import pytest
 import requests
 
-from conftest import free_port, wait_until
+from support import free_port, wait_until
 from customers.service import CustomersService
 from gateway.service import GatewayService
 from inventory.service import InventoryService

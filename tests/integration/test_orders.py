@@ -22,7 +22,7 @@ from common.errors import (
     UnknownProduct,
 )
 from common.order_events import ORDER_CREATED, ORDERS_SERVICE
-from conftest import wait_until
+from support import wait_until
 from customers.service import CustomersService
 from inventory.service import InventoryService
 from orders.service import OrdersService

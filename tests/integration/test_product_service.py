@@ -1,4 +1,5 @@
 """The product service in a real container, over real RPC, on a real database."""
+import subprocess
 from decimal import Decimal
 
 import pytest
@@ -6,7 +7,8 @@ from bson import Decimal128
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
 
-from common.errors import ProductNotFound, ValidationFailed
+from common.errors import ProductNotFound, ServiceUnavailable, ValidationFailed
+from support import BIN, mongo_answers, free_port, wait_until
 from product.service import ProductService
 
 
@@ -48,3 +50,29 @@ def test_entrypoint_hook_lists_with_paging(product_container):
         page = list_products(page="2", page_size="2", sort="name")
     assert page["total"] == 3
     assert [item["name"] for item in page["items"]] == ["Item 2"]
+
+
+def test_a_database_outage_is_a_service_unavailable_error(start_services, service_config, tmp_path):
+    # A database of this test's own, so it can be stopped.
+    port = free_port()
+    database = subprocess.Popen(
+        [str(BIN / "secantusd-py"), "--standalone", "--host", "127.0.0.1", "--port", str(port),
+         "--storage-path", ":memory:"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"mongodb://127.0.0.1:{port}/?serverSelectionTimeoutMS=500"
+        wait_until(lambda: mongo_answers(url), timeout=30, message="a private SecantusDB")
+        start_services(ProductService, MONGODB_CONNECTION_URL=url)
+        with ServiceRpcProxy("product", service_config) as product:
+            created = product.create({"name": "Lamp", "price": "1.00"})
+            database.terminate()
+            database.wait(30)
+
+            with pytest.raises(ServiceUnavailable, match="product database"):
+                product.get(created["id"])
+            with pytest.raises(ServiceUnavailable):
+                product.ping()
+    finally:
+        database.kill()
+        database.wait()

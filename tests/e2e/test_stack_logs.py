@@ -2,7 +2,7 @@
 import json
 import uuid
 
-from conftest import wait_until
+from support import wait_until
 
 
 def log_entries(run_dir, service):

@@ -1,0 +1,477 @@
+"""The gateway's OpenAPI 3 document, generated from the services' marshmallow schemas.
+
+``openapi_spec()`` builds it once; ``GET /openapi.json`` serves it and ``GET /docs``
+shows it with Swagger UI. Bodies, query parameters and their ranges come from the
+schemas the services validate with (apispec's marshmallow plugin), so they follow
+every change of a schema. Which routes exist and which errors each one answers are
+listed here, in ``ROUTES``; tests/unit/test_openapi_spec.py checks that this list and
+the gateway's ``@http`` routes are the same, and the end-to-end tests check real
+responses against the document.
+"""
+import copy
+import functools
+from collections import defaultdict
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import Schema, fields, validate
+
+from common.errors import (
+    BadRequest,
+    CustomerNotFound,
+    EmailAlreadyExists,
+    InsufficientStock,
+    InvalidOrderTransition,
+    MethodNotAllowed,
+    OrderNotFound,
+    PayloadTooLarge,
+    ProductNotFound,
+    RouteNotFound,
+    ServiceError,
+    ServiceUnavailable,
+    ShipmentNotFound,
+    UnknownCustomer,
+    UnknownProduct,
+    ValidationFailed,
+)
+from common.observability import REQUEST_ID_HEADER
+from common.order_events import OrderSchema
+from common.schemas import Money, ObjectIdString, PageSchema
+from customers.schemas import CustomerQuerySchema, CustomerSchema
+from inventory.schemas import MovementSchema
+from orders.schemas import OrderQuerySchema, OrderRequestSchema
+from product.schemas import ProductQuerySchema, ProductSchema
+from shipping.schemas import ShipmentSchema
+
+OPENAPI_VERSION = "3.0.3"
+TITLE = "Sales Management System"
+API_VERSION = "1.0.0"
+
+# Money as the API answers it ("19.99") and as it accepts it (a decimal string,
+# surrounding blanks ignored, or a JSON number; at most two decimals of value).
+MONEY_PATTERN = r"^[0-9]+\.[0-9]{2}$"
+MONEY_INPUT_PATTERN = r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"
+# Every stored record's id: a MongoDB ObjectId as 24 hex digits (records' own ids are
+# lowercase; an order keeps its customer_id as the client sent it).
+OBJECT_ID_PATTERN = r"^[0-9a-fA-F]{24}$"
+EXAMPLE_ID = "65f1c0ffee0000000000c0de"
+
+JSON = "application/json"
+REQUEST_ID_REF = {"$ref": "#/components/headers/RequestId"}
+
+# Errors of a route that reads a JSON body, and of one that reads a query string.
+BODY_ERRORS = (BadRequest, ValidationFailed, PayloadTooLarge)
+QUERY_ERRORS = (ValidationFailed,)
+
+DESCRIPTION = f"""\
+The REST gateway of the sales back office: products with stock, customers, and orders
+that reserve stock without ever overselling.
+
+**Money** is exact: `price`, `unit_price`, `line_total` and `total` are answered as decimal
+strings like `"19.99"`; a price may be sent as a JSON number or such a string, with at most
+two decimals.
+
+**Lists** answer `{{"items": [...], "total": N, "page": P, "page_size": S}}` (`page` from 1,
+`page_size` 1–100, default 20). Read-only fields (`id`, `created_at`, `updated_at`) in a body
+are ignored; unknown fields are rejected.
+
+**Errors** are JSON, `{{"error": "PRODUCT_NOT_FOUND", "message": "...", "details": {{...}}}}`,
+with the status and codes each operation lists. Any route answers an unknown path with 404
+`ROUTE_NOT_FOUND` and another method with 405 `METHOD_NOT_ALLOWED` (see the `RouteNotFound`
+and `MethodNotAllowed` responses under components). A refused request changes nothing.
+
+Every response carries an `{REQUEST_ID_HEADER}` header: the client's own (a token of up to 128
+letters, digits and `._:-`) or a new one; it is logged by every service the request reaches.
+"""
+
+TAGS = [
+    {"name": "health", "description": "Is every service up?"},
+    {"name": "products", "description": "The catalogue and its stock."},
+    {"name": "customers", "description": "Who buys."},
+    {"name": "orders", "description": "Orders reserve stock when placed and release it when cancelled."},
+    {"name": "documentation", "description": "This document and its interactive page."},
+]
+
+PARAMETER_DESCRIPTIONS = {
+    "page": "Page number, from 1.",
+    "page_size": "Items per page.",
+    "q": "Case-insensitive literal text to search for.",
+    "sort": "Sort key; a leading `-` sorts descending.",
+    "customer_id": "Only the orders of this customer.",
+    "status": "Only the orders in this status.",
+}
+
+
+class ErrorSchema(Schema):
+    """The body of every error response."""
+
+    error = fields.String(required=True, metadata={"description": "A stable code, e.g. PRODUCT_NOT_FOUND."})
+    message = fields.String(required=True, metadata={"description": "For people; may change."})
+    details = fields.Dict(required=True, metadata={"description": "Facts about the error, per code."})
+
+
+class HealthSchema(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(("ok", "unavailable")))
+    services = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(validate=validate.OneOf(("ok", "unavailable"))),
+        required=True,
+    )
+
+
+def _path_parameter(name, what):
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": f"The {what}'s id (24 hex digits); any other string is answered 404.",
+        "example": EXAMPLE_ID,
+    }
+
+
+PRODUCT_ID = _path_parameter("product_id", "product")
+CUSTOMER_ID = _path_parameter("customer_id", "customer")
+ORDER_ID = _path_parameter("order_id", "order")
+ASSET = {
+    "name": "asset",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string"},
+    "description": "A file of Swagger UI, e.g. `swagger-ui-bundle.js`.",
+    "example": "swagger-ui.css",
+}
+
+
+def _schema_ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+# Every route of GatewayService: (method, path, operation). The operationId is the
+# name of the GatewayService method that serves the route.
+ROUTES = [
+    ("get", "/health", {
+        "operationId": "health", "tags": ["health"], "summary": "Check every service",
+        "description": "200 when every service answers a ping (which checks its database) within "
+                       "2 s; 503 naming the ones that don't.",
+        "x-ok": (200, "Every service answered.", "Health"),
+        "x-extra-responses": {503: ("At least one service did not answer.", "Health")},
+        "x-rpc": False,
+    }),
+    # products
+    ("get", "/products", {
+        "operationId": "list_products", "tags": ["products"], "summary": "List products",
+        "description": "`q` searches name and description; default order `-created_at`.",
+        "x-query": ProductQuerySchema, "x-ok": (200, "A page of products.", "ProductPage"),
+        "x-errors": QUERY_ERRORS,
+    }),
+    ("post", "/products", {
+        "operationId": "create_product", "tags": ["products"], "summary": "Create a product",
+        "x-body": "ProductInput", "x-ok": (201, "Created.", "Product"), "x-errors": BODY_ERRORS,
+    }),
+    ("get", "/products/{product_id}", {
+        "operationId": "get_product", "tags": ["products"], "summary": "Read a product",
+        "x-params": [PRODUCT_ID], "x-ok": (200, "The product.", "Product"),
+        "x-errors": (ProductNotFound,),
+    }),
+    ("put", "/products/{product_id}", {
+        "operationId": "replace_product", "tags": ["products"], "summary": "Replace a product",
+        "description": "Replaces the editable fields; omitted optional fields get their defaults.",
+        "x-params": [PRODUCT_ID], "x-body": "ProductInput", "x-ok": (200, "The product.", "Product"),
+        "x-errors": BODY_ERRORS + (ProductNotFound,),
+    }),
+    ("patch", "/products/{product_id}", {
+        "operationId": "update_product", "tags": ["products"], "summary": "Change some fields of a product",
+        "x-params": [PRODUCT_ID], "x-body": "ProductPatch", "x-ok": (200, "The product.", "Product"),
+        "x-errors": BODY_ERRORS + (ProductNotFound,),
+    }),
+    ("delete", "/products/{product_id}", {
+        "operationId": "delete_product", "tags": ["products"], "summary": "Delete a product",
+        "x-params": [PRODUCT_ID], "x-ok": (204, "Deleted.", None), "x-errors": (ProductNotFound,),
+    }),
+    ("get", "/products/{product_id}/movements", {
+        "operationId": "list_product_movements", "tags": ["products"],
+        "summary": "List a product's stock movements",
+        "description": "The stock movements the inventory service recorded from order events.",
+        "x-params": [PRODUCT_ID], "x-query": PageSchema, "x-ok": (200, "A page of movements.", "MovementPage"),
+        "x-errors": QUERY_ERRORS + (ProductNotFound,),
+    }),
+    # customers
+    ("get", "/customers", {
+        "operationId": "list_customers", "tags": ["customers"], "summary": "List customers",
+        "description": "`q` searches name and email.",
+        "x-query": CustomerQuerySchema, "x-ok": (200, "A page of customers.", "CustomerPage"),
+        "x-errors": QUERY_ERRORS,
+    }),
+    ("post", "/customers", {
+        "operationId": "create_customer", "tags": ["customers"], "summary": "Create a customer",
+        "description": "The email must be unique, ignoring case.",
+        "x-body": "CustomerInput", "x-ok": (201, "Created.", "Customer"),
+        "x-errors": BODY_ERRORS + (EmailAlreadyExists,),
+    }),
+    ("get", "/customers/{customer_id}", {
+        "operationId": "get_customer", "tags": ["customers"], "summary": "Read a customer",
+        "x-params": [CUSTOMER_ID], "x-ok": (200, "The customer.", "Customer"),
+        "x-errors": (CustomerNotFound,),
+    }),
+    ("put", "/customers/{customer_id}", {
+        "operationId": "replace_customer", "tags": ["customers"], "summary": "Replace a customer",
+        "description": "Replaces the editable fields; omitted optional fields get their defaults.",
+        "x-params": [CUSTOMER_ID], "x-body": "CustomerInput", "x-ok": (200, "The customer.", "Customer"),
+        "x-errors": BODY_ERRORS + (CustomerNotFound, EmailAlreadyExists),
+    }),
+    ("patch", "/customers/{customer_id}", {
+        "operationId": "update_customer", "tags": ["customers"], "summary": "Change some fields of a customer",
+        "x-params": [CUSTOMER_ID], "x-body": "CustomerPatch", "x-ok": (200, "The customer.", "Customer"),
+        "x-errors": BODY_ERRORS + (CustomerNotFound, EmailAlreadyExists),
+    }),
+    ("delete", "/customers/{customer_id}", {
+        "operationId": "delete_customer", "tags": ["customers"], "summary": "Delete a customer",
+        "x-params": [CUSTOMER_ID], "x-ok": (204, "Deleted.", None), "x-errors": (CustomerNotFound,),
+    }),
+    # orders
+    ("get", "/orders", {
+        "operationId": "list_orders", "tags": ["orders"], "summary": "List orders, newest first",
+        "x-query": OrderQuerySchema, "x-ok": (200, "A page of orders.", "OrderPage"),
+        "x-errors": QUERY_ERRORS,
+    }),
+    ("post", "/orders", {
+        "operationId": "create_order", "tags": ["orders"], "summary": "Place an order",
+        "description": "1–100 items, quantity 1–1000, each product once. The stock of every item is "
+                       "reserved, or none is: 201 with the confirmed order, or an error and nothing held.",
+        "x-body": "OrderRequest", "x-ok": (201, "Placed.", "Order"),
+        "x-errors": BODY_ERRORS + (InsufficientStock, UnknownCustomer, UnknownProduct),
+    }),
+    ("get", "/orders/{order_id}", {
+        "operationId": "get_order", "tags": ["orders"], "summary": "Read an order",
+        "x-params": [ORDER_ID], "x-ok": (200, "The order.", "Order"), "x-errors": (OrderNotFound,),
+    }),
+    ("delete", "/orders/{order_id}", {
+        "operationId": "cancel_order", "tags": ["orders"], "summary": "Cancel an order",
+        "description": "From `pending` or `confirmed`: the stock comes back. Cancelling a cancelled "
+                       "order answers the same, and releases nothing twice.",
+        "x-params": [ORDER_ID], "x-ok": (200, "The cancelled order.", "Order"),
+        "x-errors": (OrderNotFound, InvalidOrderTransition),
+    }),
+    ("get", "/orders/{order_id}/shipment", {
+        "operationId": "get_order_shipment", "tags": ["orders"], "summary": "Read an order's shipment",
+        "description": "404 `SHIPMENT_NOT_FOUND` until shipping has handled the order event.",
+        "x-params": [ORDER_ID], "x-ok": (200, "The shipment.", "Shipment"),
+        "x-errors": (OrderNotFound, ShipmentNotFound),
+    }),
+    # this document
+    ("get", "/openapi.json", {
+        "operationId": "openapi", "tags": ["documentation"], "summary": "This OpenAPI document",
+        "x-ok": (200, "The OpenAPI 3 document of this API.", "OpenAPIDocument"), "x-rpc": False,
+    }),
+    ("get", "/docs", {
+        "operationId": "docs", "tags": ["documentation"], "summary": "Interactive documentation",
+        "description": "Swagger UI showing this document; every file it needs is served from `/docs/`.",
+        "x-ok": (200, "An HTML page.", None), "x-content": {"text/html": {"schema": {"type": "string"}}},
+        "x-rpc": False,
+    }),
+    ("get", "/docs/{asset}", {
+        "operationId": "docs_asset", "tags": ["documentation"], "summary": "A file of the documentation page",
+        "x-params": [ASSET], "x-ok": (200, "The file.", None),
+        "x-content": {
+            "text/css": {"schema": {"type": "string"}},
+            "text/javascript": {"schema": {"type": "string"}},
+            "image/png": {"schema": {"type": "string", "format": "binary"}},
+        },
+        "x-errors": (RouteNotFound,), "x-rpc": False,
+    }),
+]
+
+
+@functools.lru_cache(maxsize=None)
+def openapi_spec():
+    """The OpenAPI document as a dict, built on first use; treat it as read-only."""
+    return build_spec()
+
+
+def build_spec():
+    plugin = MarshmallowPlugin()
+    spec = APISpec(
+        title=TITLE, version=API_VERSION, openapi_version=OPENAPI_VERSION, plugins=[plugin],
+        info={"description": DESCRIPTION}, tags=TAGS,
+    )
+    converter = plugin.converter
+    converter.add_attribute_function(_custom_fields)
+
+    for name, component in _schemas(converter).items():
+        spec.components.schema(name, component=component)
+    spec.components.header("RequestId", {
+        "description": "The request's id, as sent by the client or made up by the gateway.",
+        "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$"},
+        "required": True,
+    })
+    spec.components.response("RouteNotFound", _error_response([RouteNotFound], "No route has this path."))
+    not_allowed = _error_response([MethodNotAllowed], "The path exists, but not with this method.")
+    not_allowed["headers"]["Allow"] = {
+        "description": "The methods the path allows.", "schema": {"type": "string"}, "required": True,
+    }
+    spec.components.response("MethodNotAllowed", not_allowed)
+
+    by_path = defaultdict(dict)
+    path_parameters = {}
+    for method, path, operation in ROUTES:
+        by_path[path][method] = _operation(converter, operation)
+        path_parameters[path] = operation.get("x-params", [])
+    for path, operations in by_path.items():
+        spec.path(path=path, operations=operations, parameters=copy.deepcopy(path_parameters[path]))
+    return spec.to_dict()
+
+
+def _custom_fields(self, field, **kwargs):
+    """apispec attribute function (bound to the converter) for this project's own fields."""
+    if isinstance(field, Money):
+        return _money_input(field.maximum) if getattr(self, "describing_input", False) else _money()
+    if isinstance(field, ObjectIdString):
+        return {"pattern": OBJECT_ID_PATTERN, "example": EXAMPLE_ID}
+    return {}
+
+
+def _money():
+    return {
+        "type": "string", "pattern": MONEY_PATTERN, "example": "19.99",
+        "description": "An exact amount: a decimal string with two decimals.",
+    }
+
+
+def _money_input(maximum):
+    return {
+        "oneOf": [
+            {"type": "string", "pattern": MONEY_INPUT_PATTERN, "example": "19.99"},
+            {"type": "number", "minimum": 0, "maximum": int(maximum), "example": 19.99},
+        ],
+        "description": f"An amount from 0 to {int(maximum)} with at most two decimals, "
+                       "as a decimal string or a JSON number.",
+    }
+
+
+def _input(converter, schema):
+    converter.describing_input = True
+    try:
+        return converter.schema2jsonschema(schema)
+    finally:
+        converter.describing_input = False
+
+
+def _patch(converter, schema):
+    """A partial update: any of the fields, at least one; omitted fields are kept."""
+    component = copy.deepcopy(_input(converter, schema))
+    component.pop("required", None)
+    for prop in component["properties"].values():
+        prop.pop("default", None)
+    component["minProperties"] = 1
+    return component
+
+
+def _output(converter, schema):
+    """A document as the API answers it: every field present, no other; ids are ObjectIds."""
+    component = converter.schema2jsonschema(schema)
+    for name, prop in component["properties"].items():
+        prop.pop("default", None)
+        if (name == "id" or name.endswith("_id")) and prop.get("type") == "string":
+            prop["pattern"] = OBJECT_ID_PATTERN
+    component["required"] = sorted(component["properties"])
+    component["additionalProperties"] = False
+    return component
+
+
+def _page(converter, item):
+    page = PageSchema()
+    limits = {}
+    for name in ("page", "page_size"):
+        limits[name] = converter.field2property(page.fields[name])
+        limits[name].pop("default", None)
+    return {
+        "type": "object",
+        "properties": {
+            "items": {"type": "array", "items": _schema_ref(item)},
+            "total": {"type": "integer", "minimum": 0, "description": "How many match, on all pages."},
+            **limits,
+        },
+        "required": ["items", "total", "page", "page_size"],
+        "additionalProperties": False,
+    }
+
+
+def _schemas(converter):
+    return {
+        "Product": _output(converter, ProductSchema()),
+        "ProductInput": _input(converter, ProductSchema()),
+        "ProductPatch": _patch(converter, ProductSchema()),
+        "ProductPage": _page(converter, "Product"),
+        "Movement": _output(converter, MovementSchema()),
+        "MovementPage": _page(converter, "Movement"),
+        "Customer": _output(converter, CustomerSchema()),
+        "CustomerInput": _input(converter, CustomerSchema()),
+        "CustomerPatch": _patch(converter, CustomerSchema()),
+        "CustomerPage": _page(converter, "Customer"),
+        "Order": _output(converter, OrderSchema()),
+        "OrderRequest": _input(converter, OrderRequestSchema()),
+        "OrderPage": _page(converter, "Order"),
+        "Shipment": _output(converter, ShipmentSchema()),
+        "Health": _output(converter, HealthSchema()),
+        "Error": _output(converter, ErrorSchema()),
+        "OpenAPIDocument": {"type": "object", "description": "An OpenAPI 3 document."},
+    }
+
+
+def _error_response(error_classes, description=""):
+    codes = [cls.code for cls in error_classes]
+    lines = "\n".join(f"- `{cls.code}`: {cls.default_message}" for cls in error_classes)
+    return {
+        "description": f"{description}\n\n{lines}".strip(),
+        "headers": {REQUEST_ID_HEADER: REQUEST_ID_REF},
+        "content": {JSON: {
+            "schema": {"allOf": [
+                _schema_ref("Error"),
+                {"type": "object", "properties": {"error": {"type": "string", "enum": codes}}},
+            ]},
+            "example": {"error": codes[0], "message": error_classes[0].default_message, "details": {}},
+        }},
+    }
+
+
+def _operation(converter, route):
+    operation = {key: value for key, value in route.items() if not key.startswith("x-")}
+    if "x-query" in route:
+        parameters = converter.schema2parameters(route["x-query"](), location="query")
+        for parameter in parameters:
+            parameter["description"] = PARAMETER_DESCRIPTIONS[parameter["name"]]
+        operation["parameters"] = parameters
+    if "x-body" in route:
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": _schema_ref(route["x-body"])}}}
+
+    status, description, schema = route["x-ok"]
+    ok = {"description": description, "headers": {REQUEST_ID_HEADER: REQUEST_ID_REF}}
+    if schema:
+        ok["content"] = {JSON: {"schema": _schema_ref(schema)}}
+    elif "x-content" in route:
+        ok["content"] = route["x-content"]
+    if status == 201:
+        ok["headers"]["Location"] = {
+            "description": "The path of the new record.", "schema": {"type": "string"}, "required": True,
+        }
+    responses = {status: ok}
+    for extra_status, (extra_description, extra_schema) in route.get("x-extra-responses", {}).items():
+        responses[extra_status] = {
+            "description": extra_description,
+            "headers": {REQUEST_ID_HEADER: REQUEST_ID_REF},
+            "content": {JSON: {"schema": _schema_ref(extra_schema)}},
+        }
+
+    errors = list(route.get("x-errors", ()))
+    if route.get("x-rpc", True):
+        errors.append(ServiceUnavailable)
+    errors.append(ServiceError)  # a bug: 500 INTERNAL_ERROR, never its cause
+    by_status = defaultdict(list)
+    for error in errors:
+        by_status[error.status].append(error)
+    for error_status, classes in sorted(by_status.items()):
+        responses.setdefault(error_status, _error_response(classes))
+    operation["responses"] = dict(sorted(responses.items()))
+    return operation
+

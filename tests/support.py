@@ -1,0 +1,69 @@
+"""Helpers the test tiers share (importable as ``support``: pytest.ini puts tests/ on the path)."""
+import os
+import socket
+import sys
+import time
+from pathlib import Path
+
+from pymongo import MongoClient
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, timeout=10.0, interval=0.05, message="condition"):
+    """Poll ``condition`` until it returns a truthy value; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(interval)
+
+
+def mongo_answers(url):
+    client = MongoClient(url, serverSelectionTimeoutMS=200)
+    try:
+        client.admin.command("ping")
+        return True
+    except Exception:
+        return False
+    finally:
+        client.close()
+
+
+def recorded_pids(run_dir):
+    pid_dir = Path(run_dir) / "pids"
+    if not pid_dir.exists():
+        return {}
+    return {path.stem: int(path.read_text()) for path in pid_dir.glob("*.pid")}
+
+
+def gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def group_members(group_ids):
+    """Processes (any state) whose process group or session is one of ``group_ids``."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        # after the command: state, ppid, pgrp, session, ...
+        if int(fields[2]) in group_ids or int(fields[3]) in group_ids:
+            found.append(int(stat.parent.name))
+    return found

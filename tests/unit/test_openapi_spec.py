@@ -1,0 +1,318 @@
+"""The OpenAPI document against the gateway's code: same routes, valid, true to the schemas.
+
+The end-to-end tests (tests/e2e/test_openapi.py) check real responses of the running
+system against the document; these check what needs no system: that every ``@http``
+route of GatewayService is documented and nothing else is, that the document is valid
+OpenAPI 3, that what the services' schemas dump and accept fits it, and the routes
+that serve it (through nameko's worker_factory).
+"""
+import json
+import re
+from pathlib import Path
+
+import pytest
+from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+from nameko.testing.services import worker_factory
+from openapi_core import OpenAPI
+from openapi_core.contrib.werkzeug import WerkzeugOpenAPIRequest, WerkzeugOpenAPIResponse
+from openapi_schema_validator import OAS30ReadValidator, OAS30WriteValidator, oas30_format_checker
+from openapi_spec_validator import validate as validate_spec
+from swagger_ui_bundle import swagger_ui_path
+from werkzeug.test import EnvironBuilder
+
+from common.errors import RouteNotFound, ServiceError, ServiceUnavailable
+from common.order_events import OrderSchema
+from customers.schemas import CustomerSchema
+from gateway import docs
+from gateway.http import JsonHttpRequestHandler, error_response
+from gateway.openapi import build_spec, openapi_spec
+from gateway.service import GatewayService
+from product.schemas import ProductSchema
+
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+ID = "65f1c0ffee0000000000c0de"
+NOW = "2026-01-02T03:04:05.678000+00:00"
+
+
+def gateway_routes():
+    """{(method, OpenAPI path): GatewayService method name} of every @http entrypoint."""
+    routes = {}
+    for name in dir(GatewayService):
+        for entrypoint in getattr(getattr(GatewayService, name), ENTRYPOINT_EXTENSIONS_ATTR, ()):
+            if not isinstance(entrypoint, JsonHttpRequestHandler):
+                continue
+            path = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", entrypoint.url)
+            for method in entrypoint.method.split(","):
+                key = (method.strip().lower(), path)
+                assert key not in routes, f"two entrypoints for {key}"
+                routes[key] = name
+    return routes
+
+
+def documented_operations(spec):
+    return {
+        (method, path): operation
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    }
+
+
+def component_validator(spec, name, validator=OAS30ReadValidator):
+    """A validator for components/schemas/<name>, its $refs resolved in the document."""
+    return validator(
+        {"$ref": f"#/components/schemas/{name}", "components": spec["components"]},
+        format_checker=oas30_format_checker,
+    )
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return openapi_spec()
+
+
+# the routes
+
+
+def test_gateway_routes_are_found():
+    routes = gateway_routes()
+
+    # the inspection itself works: known routes, werkzeug converters turned into {names}
+    assert routes[("get", "/health")] == "health"
+    assert routes[("get", "/products/{product_id}/movements")] == "list_product_movements"
+    assert routes[("get", "/docs/{asset}")] == "docs_asset"
+    assert len(routes) >= 22
+
+
+def test_every_gateway_route_is_documented_with_its_method(spec):
+    missing = set(gateway_routes()) - set(documented_operations(spec))
+
+    assert not missing, f"routes of GatewayService missing from the OpenAPI document: {sorted(missing)}"
+
+
+def test_every_documented_operation_is_a_gateway_route(spec):
+    extra = set(documented_operations(spec)) - set(gateway_routes())
+
+    assert not extra, f"operations documented that GatewayService does not serve: {sorted(extra)}"
+
+
+def test_operation_ids_name_the_methods_that_serve_them(spec):
+    routes = gateway_routes()
+    operations = documented_operations(spec)
+
+    assert {key: operations[key]["operationId"] for key in routes} == routes
+
+
+def test_path_parameters_are_declared_for_every_placeholder(spec):
+    for path, item in spec["paths"].items():
+        placeholders = set(re.findall(r"{([^}]+)}", path))
+        declared = {p["name"] for p in item.get("parameters", []) if p["in"] == "path"}
+        assert declared == placeholders, path
+
+
+# the document
+
+
+def test_the_document_is_valid_openapi_3(spec):
+    assert spec["openapi"].startswith("3.")
+    validate_spec(spec)
+
+
+def test_it_is_built_once_and_is_plain_json(spec):
+    assert openapi_spec() is spec
+    assert json.loads(json.dumps(spec)) == build_spec()
+
+
+def test_every_operation_documents_its_errors(spec):
+    for (method, path), operation in documented_operations(spec).items():
+        responses = operation["responses"]
+        where = f"{method.upper()} {path}"
+        assert "500" in responses, where
+        assert [status for status in responses if status.startswith("2")], where
+        if "{" in path:
+            assert "404" in responses, where
+        if "requestBody" in operation:
+            assert {"400", "413"} <= set(responses), where
+        if any(p["in"] == "query" for p in operation.get("parameters", [])):
+            assert "400" in responses, where
+        for status, response in responses.items():
+            assert "X-Request-Id" in response["headers"], (where, status)
+            if status[0] in "45" and path != "/health":
+                schema = response["content"]["application/json"]["schema"]
+                assert schema["allOf"][0] == {"$ref": "#/components/schemas/Error"}, (where, status)
+                for code in schema["allOf"][1]["properties"]["error"]["enum"]:
+                    error = next(cls for cls in _error_classes() if cls.code == code)
+                    assert str(error.status) == status, (where, code)
+
+
+def _error_classes(cls=ServiceError):
+    yield cls
+    for subclass in cls.__subclasses__():
+        yield from _error_classes(subclass)
+
+
+def test_created_answers_document_the_location_header(spec):
+    created = [
+        (key, operation) for key, operation in documented_operations(spec).items()
+        if "201" in operation["responses"]
+    ]
+
+    assert {key for key, _ in created} == {("post", "/products"), ("post", "/customers"), ("post", "/orders")}
+    for _, operation in created:
+        assert operation["responses"]["201"]["headers"]["Location"]["required"] is True
+
+
+def test_list_query_parameters_carry_the_schema_ranges(spec):
+    parameters = {p["name"]: p for p in spec["paths"]["/products"]["get"]["parameters"]}
+
+    assert parameters["page_size"]["schema"] == {"type": "integer", "default": 20, "minimum": 1, "maximum": 100}
+    assert parameters["page"]["schema"]["minimum"] == 1
+    assert "-price" in parameters["sort"]["schema"]["enum"]
+    assert parameters["q"]["schema"]["maxLength"] == 100
+    statuses = {p["name"]: p for p in spec["paths"]["/orders"]["get"]["parameters"]}["status"]
+    assert statuses["schema"]["enum"] == ["pending", "confirmed", "rejected", "cancelled"]
+
+
+# the schemas: what the services dump and accept fits the document
+
+
+def test_money_is_a_decimal_string_out_and_a_string_or_number_in(spec):
+    schemas = spec["components"]["schemas"]
+
+    assert schemas["Product"]["properties"]["price"]["type"] == "string"
+    assert schemas["Product"]["properties"]["price"]["example"] == "19.99"
+    assert [s["type"] for s in schemas["ProductInput"]["properties"]["price"]["oneOf"]] == ["string", "number"]
+    product = component_validator(spec, "ProductInput", OAS30WriteValidator)
+    for price in ("19.99", 19.99, 5, " 7.10 ", "1000000000"):
+        assert product.is_valid({"name": "Lamp", "price": price}), price
+    for price in ("abc", "1e2", -1, 1000000000.01, None, True):
+        assert not product.is_valid({"name": "Lamp", "price": price}), price
+
+
+def test_documents_the_services_dump_fit_the_response_schemas(spec):
+    product = ProductSchema().dump({
+        "id": ID, "name": "Lamp", "price": "19.9", "description": "", "stock": 3,
+        "created_at": _time(), "updated_at": _time(),
+    })
+    customer = CustomerSchema().dump({
+        "id": ID, "name": "Ada", "email": "ada@example.com", "phone": None, "address": {"city": "London"},
+        "created_at": _time(), "updated_at": _time(),
+    })
+    order = OrderSchema().dump({
+        "id": ID, "customer_id": ID, "status": "confirmed", "total": "39.80",
+        "items": [{"product_id": ID, "name": "Lamp", "unit_price": "19.90", "quantity": 2, "line_total": "39.80"}],
+        "created_at": _time(), "updated_at": _time(),
+    })
+
+    for name, document in (("Product", product), ("Customer", customer), ("Order", order)):
+        component_validator(spec, name).validate(document)
+        # every field is required: a document missing one does not fit
+        for field in document:
+            partial = {key: value for key, value in document.items() if key != field}
+            assert not component_validator(spec, name).is_valid(partial), (name, field)
+        assert not component_validator(spec, name).is_valid({**document, "surprise": 1}), name
+
+
+def _time():
+    import datetime
+
+    return datetime.datetime.fromisoformat(NOW)
+
+
+def test_patch_bodies_need_a_field_and_keep_omitted_ones(spec):
+    patch = spec["components"]["schemas"]["ProductPatch"]
+
+    assert "required" not in patch and patch["minProperties"] == 1
+    assert not any("default" in prop for prop in patch["properties"].values())
+    assert spec["components"]["schemas"]["ProductInput"]["required"] == ["name", "price"]
+
+
+# the routes that serve it, through worker_factory
+
+
+def request(path, method="GET"):
+    return EnvironBuilder(method=method, path=path).get_request()
+
+
+@pytest.fixture
+def gateway():
+    return worker_factory(GatewayService)
+
+
+def test_openapi_route_serves_the_document(gateway, spec):
+    response = gateway.openapi(request("/openapi.json"))
+
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert json.loads(response.get_data(as_text=True)) == spec
+
+
+def with_request_id(response):
+    # What the gateway's WSGI app adds to every response (the e2e tests see it).
+    response.headers["X-Request-Id"] = "req-1"
+    return response
+
+
+def test_error_answers_the_tests_cannot_provoke_end_to_end_fit_the_document(gateway, spec):
+    openapi = OpenAPI.from_dict(spec)
+    for name in GatewayService.checked_services:
+        call = getattr(gateway, name).ping.with_timeout.return_value
+        call.return_value = "ok" if name != "orders" else None
+
+    health = with_request_id(gateway.health(request("/health")))
+    assert health.status_code == 503
+    openapi.validate_response(WerkzeugOpenAPIRequest(request("/health")), WerkzeugOpenAPIResponse(health))
+
+    for error in (ServiceUnavailable("The product service is unavailable."), ServiceError()):
+        answer = with_request_id(JsonHttpRequestHandler("GET", "/products").response_from_exception(error))
+        assert answer.status_code in (500, 503)
+        openapi.validate_response(
+            WerkzeugOpenAPIRequest(request("/products")), WerkzeugOpenAPIResponse(answer)
+        )
+
+
+def test_docs_page_loads_swagger_ui_from_the_gateway_and_the_document(gateway):
+    response = gateway.docs(request("/docs"))
+    html = response.get_data(as_text=True)
+
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    assert 'src="docs/swagger-ui-bundle.js"' in html
+    assert 'href="docs/swagger-ui.css"' in html
+    assert 'url: "openapi.json"' in html
+    assert "validatorUrl: null" in html
+    # nothing from elsewhere: no absolute URL at all
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize("name, content_type", sorted(docs.ASSETS.items()))
+def test_each_asset_is_the_package_file_with_its_content_type(gateway, name, content_type):
+    response = gateway.docs_asset(request(f"/docs/{name}"), name)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == content_type
+    assert response.get_data() == (Path(str(swagger_ui_path)) / name).read_bytes()
+    assert response.get_data(), name
+
+
+@pytest.mark.parametrize("name", [
+    "index.html", "swagger-initializer.js", "../__init__.py", "../../swagger_ui_bundle/__init__.py",
+    "/etc/passwd", "swagger-ui.css/..", "./swagger-ui.css", "SWAGGER-UI.CSS", "",
+])
+def test_any_other_asset_name_is_a_json_404(gateway, name):
+    with pytest.raises(RouteNotFound) as raised:
+        gateway.docs_asset(request("/docs/x"), name)
+
+    response = error_response(raised.value)
+    assert response.status_code == 404
+    assert json.loads(response.get_data(as_text=True))["error"] == "ROUTE_NOT_FOUND"
+
+
+def test_the_pinned_swagger_ui_ships_the_files_the_page_uses():
+    bundle = (Path(str(swagger_ui_path)) / "swagger-ui-bundle.js").read_text()
+
+    # requirements.txt pins swagger-ui-bundle 1.1.0, which ships Swagger UI 4.15.5
+    assert 'PACKAGE_VERSION:"4.15.5"' in bundle
+    for name in docs.ASSETS:
+        assert (Path(str(swagger_ui_path)) / name).stat().st_size > 0, name
