@@ -102,3 +102,9 @@ def test_every_documented_make_command_is_a_makefile_target():
 
     assert {"run", "up", "down", "test", "shell"} <= documented, documented
     assert documented - targets == set(), f"README mentions make targets the Makefile lacks: {documented - targets}"
+
+
+def test_the_readme_shows_the_shell_recipes_that_are_tested():
+    from test_shell_recipes import RECIPES
+
+    assert f"```python\n{RECIPES}```" in README.read_text()
