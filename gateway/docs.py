@@ -3,7 +3,8 @@
 The JavaScript and CSS come from the pinned PyPI package swagger-ui-bundle (see
 requirements.txt), never from a CDN: the page works offline and shows exactly the
 Swagger UI version the requirements name. Only the files in ``ASSETS`` are served,
-by name, so no request path can reach any other file.
+by name (the route's converter takes no "/" either), so no request path can reach any
+other file.
 """
 import base64
 import functools

@@ -34,7 +34,7 @@ from common.errors import (
     UnknownProduct,
     ValidationFailed,
 )
-from common.observability import REQUEST_ID_HEADER
+from common.observability import _VALID_REQUEST_ID, REQUEST_ID_HEADER
 from common.order_events import OrderSchema
 from common.schemas import Money, ObjectIdString, PageSchema
 from customers.schemas import CustomerQuerySchema, CustomerSchema
@@ -138,7 +138,8 @@ ASSET = {
     "in": "path",
     "required": True,
     "schema": {"type": "string"},
-    "description": "A file of Swagger UI, e.g. `swagger-ui-bundle.js`.",
+    "description": "A file of Swagger UI, by name (no `/`): `swagger-ui-bundle.js`, `swagger-ui.css`, "
+                   "`favicon-32x32.png` or `favicon-16x16.png`; any other name is answered 404.",
     "example": "swagger-ui.css",
 }
 
@@ -274,9 +275,8 @@ ROUTES = [
         "operationId": "docs_asset", "tags": ["documentation"], "summary": "A file of the documentation page",
         "x-params": [ASSET], "x-ok": (200, "The file.", None),
         "x-content": {
-            "text/css": {"schema": {"type": "string"}},
-            "text/javascript": {"schema": {"type": "string"}},
-            "image/png": {"schema": {"type": "string", "format": "binary"}},
+            media_type: {"schema": {"type": "string", "format": "binary"}}
+            for media_type in ("text/css", "text/javascript", "image/png")
         },
         "x-errors": (RouteNotFound,), "x-rpc": False,
     }),
@@ -302,7 +302,7 @@ def build_spec():
         spec.components.schema(name, component=component)
     spec.components.header("RequestId", {
         "description": "The request's id, as sent by the client or made up by the gateway.",
-        "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._:-]{1,128}$"},
+        "schema": {"type": "string", "pattern": _VALID_REQUEST_ID.pattern},
         "required": True,
     })
     spec.components.response("RouteNotFound", _error_response([RouteNotFound], "No route has this path."))

@@ -135,6 +135,6 @@ class GatewayService:
     def docs(self, request):
         return docs_page()
 
-    @http("GET", "/docs/<path:asset>")
+    @http("GET", "/docs/<asset>")
     def docs_asset(self, request, asset):
         return asset_response(asset)
