@@ -72,6 +72,21 @@ class ObjectIdString(fields.String):
         return text
 
 
+class Reference(fields.String):
+    """An id naming another service's record: any short string, ids in canonical form.
+
+    ObjectId hex is case-insensitive; lower-casing it keeps one spelling per
+    record, so what is stored under it is found again by the same id.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=validate.Length(min=1, max=64), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        return text.lower() if is_object_id(text) else text
+
+
 class StrictString(fields.String):
     """A string that is stripped, so "  " counts as empty."""
 

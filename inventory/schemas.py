@@ -1,6 +1,6 @@
 from marshmallow import Schema, fields, validate
 
-from common.schemas import PageSchema
+from common.schemas import PageSchema, Reference
 
 
 class MovementSchema(Schema):
@@ -12,4 +12,4 @@ class MovementSchema(Schema):
 
 
 class MovementQuerySchema(PageSchema):
-    product_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    product_id = Reference(required=True)

@@ -1,18 +1,23 @@
 from marshmallow import Schema, fields, validate
 
 from common.order_events import ORDER_STATUSES, OrderSchema  # noqa: F401 (the API shape of an order)
-from common.schemas import ItemsRequestSchema, MAX_ORDER_ITEMS, MAX_ORDER_QUANTITY, PageSchema, StrictInteger
-
-ID = validate.Length(min=1, max=64)
+from common.schemas import (
+    MAX_ORDER_ITEMS,
+    MAX_ORDER_QUANTITY,
+    ItemsRequestSchema,
+    PageSchema,
+    Reference,
+    StrictInteger,
+)
 
 
 class OrderLineRequestSchema(Schema):
-    product_id = fields.String(required=True, validate=ID)
+    product_id = Reference(required=True)
     quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_ORDER_QUANTITY))
 
 
 class OrderRequestSchema(ItemsRequestSchema):
-    customer_id = fields.String(required=True, validate=ID)
+    customer_id = Reference(required=True)
     items = fields.List(
         fields.Nested(OrderLineRequestSchema),
         required=True,
@@ -20,5 +25,5 @@ class OrderRequestSchema(ItemsRequestSchema):
     )
 
 class OrderQuerySchema(PageSchema):
-    customer_id = fields.String(validate=ID)
+    customer_id = Reference()
     status = fields.String(validate=validate.OneOf(ORDER_STATUSES))

@@ -298,3 +298,16 @@ def test_order_events_are_published_persistent(rpc, customer, containers, rabbit
     message = get_message_from_queue("spy", timeout=5)
     assert message.properties["delivery_mode"] == 2
     assert message.payload["id"] == order["id"]
+
+
+def test_ids_in_any_case_name_the_same_records(rpc, customer):
+    product = new_product(rpc, stock=5)
+
+    order = rpc.orders.create_order({
+        "customer_id": customer["id"].upper(),
+        "items": [{"product_id": product["id"].upper(), "quantity": 1}],
+    })
+
+    assert (order["customer_id"], order["items"][0]["product_id"]) == (customer["id"], product["id"])
+    for spelling in (customer["id"], customer["id"].upper()):
+        assert [o["id"] for o in rpc.orders.list_orders(customer_id=spelling)["items"]] == [order["id"]]
