@@ -28,6 +28,10 @@ down:
 seed: $(STAMP)
 	$(PY) scripts/seed.py
 
+# Rough throughput and latency through the gateway of the running system.
+bench: $(STAMP)
+	$(PY) scripts/bench.py
+
 # A Python shell with `n.rpc.<service>` bound to the running system; the
 # repository is on the path so errors arrive as their own classes.
 shell: $(STAMP)
