@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run up down seed shell test test-unit test-integration test-e2e venv
+.PHONY: run up down seed shell bench test test-unit test-integration test-e2e venv
 
 venv: $(STAMP)
 
