@@ -113,6 +113,11 @@ class InsufficientStock(Conflict):
     default_message = "Not enough stock."
 
 
+class StockLimitExceeded(Conflict):
+    code = "STOCK_LIMIT_EXCEEDED"
+    default_message = "The stock would exceed its maximum."
+
+
 class InvalidOrderTransition(Conflict):
     code = "INVALID_ORDER_TRANSITION"
     default_message = "The order cannot change to that status."
@@ -149,3 +154,8 @@ class PayloadTooLarge(ServiceError):
 class ReservationClosed(Conflict):
     code = "RESERVATION_CLOSED"
     default_message = "The stock reservation for this order was already released."
+
+
+class ReservationInProgress(ServiceUnavailable):
+    code = "RESERVATION_IN_PROGRESS"
+    default_message = "Stock for this order is being reserved by another call; try again later."

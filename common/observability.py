@@ -27,7 +27,7 @@ from common.errors import ServiceError
 REQUEST_ID = "request_id"
 REQUEST_ID_HEADER = "X-Request-Id"
 
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # What a worker is doing, per green thread (one worker runs in one green thread).
 _worker = local()
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def new_request_id():
 
 def accepted_request_id(value):
     """The client's request id if it is a sane token, else a new one."""
-    if value and _VALID_REQUEST_ID.match(value):
+    if value and REQUEST_ID_PATTERN.match(value):
         return value
     return new_request_id()
 

@@ -149,6 +149,11 @@ def now():
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
+def canonical_id(value):
+    """An ObjectId hex string in lower case (the form ids are stored in); other values as they are."""
+    return value.lower() if is_object_id(value) else value
+
+
 def object_id_or_none(value):
     """The ObjectId for an id string, or None when it cannot be one."""
     return ObjectId(value) if is_object_id(value) else None

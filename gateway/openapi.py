@@ -30,17 +30,18 @@ from common.errors import (
     ServiceError,
     ServiceUnavailable,
     ShipmentNotFound,
+    StockLimitExceeded,
     UnknownCustomer,
     UnknownProduct,
     ValidationFailed,
 )
-from common.observability import _VALID_REQUEST_ID, REQUEST_ID_HEADER
+from common.observability import REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 from common.order_events import OrderSchema
 from common.schemas import Money, ObjectIdString, PageSchema
 from customers.schemas import CustomerQuerySchema, CustomerSchema
 from inventory.schemas import MovementSchema
 from orders.schemas import OrderQuerySchema, OrderRequestSchema
-from product.schemas import ProductQuerySchema, ProductSchema
+from product.schemas import ProductChangesSchema, ProductQuerySchema, ProductSchema, StockAdjustmentSchema
 from shipping.schemas import ShipmentSchema
 
 OPENAPI_VERSION = "3.0.3"
@@ -177,14 +178,25 @@ ROUTES = [
     }),
     ("put", "/products/{product_id}", {
         "operationId": "replace_product", "tags": ["products"], "summary": "Replace a product",
-        "description": "Replaces the editable fields; omitted optional fields get their defaults.",
-        "x-params": [PRODUCT_ID], "x-body": "ProductInput", "x-ok": (200, "The product.", "Product"),
+        "description": "Replaces the editable fields; omitted optional fields get their defaults. "
+                       "`stock` is not editable (ignored here): it changes by stock adjustments "
+                       "and orders only.",
+        "x-params": [PRODUCT_ID], "x-body": "ProductReplace", "x-ok": (200, "The product.", "Product"),
         "x-errors": BODY_ERRORS + (ProductNotFound,),
     }),
     ("patch", "/products/{product_id}", {
         "operationId": "update_product", "tags": ["products"], "summary": "Change some fields of a product",
+        "description": "`stock` is not editable (ignored here): use a stock adjustment.",
         "x-params": [PRODUCT_ID], "x-body": "ProductPatch", "x-ok": (200, "The product.", "Product"),
         "x-errors": BODY_ERRORS + (ProductNotFound,),
+    }),
+    ("post", "/products/{product_id}/stock-adjustments", {
+        "operationId": "adjust_product_stock", "tags": ["products"], "summary": "Add or remove stock",
+        "description": "`{\"change\": n}` (n a non-zero integer) adds n units; a negative n removes "
+                       "them, refused with 409 if fewer are in stock (or if the stock would pass its "
+                       "maximum). A delta, so it never undoes what orders reserved meanwhile.",
+        "x-params": [PRODUCT_ID], "x-body": "StockAdjustment", "x-ok": (200, "The product.", "Product"),
+        "x-errors": BODY_ERRORS + (ProductNotFound, InsufficientStock, StockLimitExceeded),
     }),
     ("delete", "/products/{product_id}", {
         "operationId": "delete_product", "tags": ["products"], "summary": "Delete a product",
@@ -302,7 +314,7 @@ def build_spec():
         spec.components.schema(name, component=component)
     spec.components.header("RequestId", {
         "description": "The request's id, as sent by the client or made up by the gateway.",
-        "schema": {"type": "string", "pattern": _VALID_REQUEST_ID.pattern},
+        "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN.pattern},
         "required": True,
     })
     spec.components.response("RouteNotFound", _error_response([RouteNotFound], "No route has this path."))
@@ -401,7 +413,9 @@ def _schemas(converter):
     return {
         "Product": _output(converter, ProductSchema()),
         "ProductInput": _input(converter, ProductSchema()),
-        "ProductPatch": _patch(converter, ProductSchema()),
+        "ProductReplace": _input(converter, ProductChangesSchema()),
+        "ProductPatch": _patch(converter, ProductChangesSchema()),
+        "StockAdjustment": _stock_adjustment(converter),
         "ProductPage": _page(converter, "Product"),
         "Movement": _output(converter, MovementSchema()),
         "MovementPage": _page(converter, "Movement"),
@@ -417,6 +431,12 @@ def _schemas(converter):
         "Error": _output(converter, ErrorSchema()),
         "OpenAPIDocument": {"type": "object", "description": "An OpenAPI 3 document."},
     }
+
+
+def _stock_adjustment(converter):
+    component = _input(converter, StockAdjustmentSchema())
+    component["properties"]["change"]["not"] = {"enum": [0]}
+    return component
 
 
 def _error_response(error_classes, description=""):

@@ -18,7 +18,7 @@ class GatewayService:
     product = RpcClient("product")
     customers = RpcClient("customers")
     # Placing an order waits on customers, product and the reservation.
-    orders = RpcClient("orders", hops=3)
+    orders = RpcClient("orders", hops={"create_order": 3})
     inventory = RpcClient("inventory")
     shipping = RpcClient("shipping")
 
@@ -67,6 +67,10 @@ class GatewayService:
     def delete_product(self, request, product_id):
         self.product.delete(product_id)
         return no_content()
+
+    @http("POST", "/products/<product_id>/stock-adjustments")
+    def adjust_product_stock(self, request, product_id):
+        return json_response(self.product.adjust_stock(product_id, read_json(request)))
 
     @http("GET", "/products/<product_id>/movements")
     def list_product_movements(self, request, product_id):

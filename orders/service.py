@@ -7,7 +7,7 @@ from nameko.timer import timer
 # module's namespace for a service of its own.
 from common import health
 from common.observability import WorkerLogging
-from common.rpc import RpcClient, rpc
+from common.rpc import CallDeadline, RpcClient, rpc
 from common.schemas import given, load, page_of
 from common.storage import Storage
 from orders.schemas import OrderQuerySchema, OrderRequestSchema, OrderSchema
@@ -29,6 +29,7 @@ class OrdersService(health.HealthCheck):
     product = RpcClient("product")
     dispatch = EventDispatcher()
     config = Config()
+    deadline = CallDeadline()
 
     @property
     def workflow(self):
@@ -36,7 +37,7 @@ class OrdersService(health.HealthCheck):
 
     @rpc
     def create_order(self, data):
-        return orders.dump(self.workflow.place(load(OrderRequestSchema(), data)))
+        return orders.dump(self.workflow.place(load(OrderRequestSchema(), data), self.deadline))
 
     @rpc
     def get_order(self, order_id):

@@ -12,6 +12,7 @@ are written to the order's outbox in the same update as the status they
 announce, and dispatched (again by the sweeper, if need be) until sent.
 """
 import logging
+import time
 from decimal import Decimal
 
 from common.errors import (
@@ -29,6 +30,8 @@ from orders.storage import outbox_event
 
 log = logging.getLogger(__name__)
 
+DEADLINE_MARGIN_SECONDS = 0.5
+
 order_payload = OrderSchema()
 
 
@@ -39,8 +42,15 @@ class OrderWorkflow:
         self.product = product
         self.dispatch = dispatch
 
-    def place(self, request):
-        """Create an order from a validated request: confirmed, or refused with an error."""
+    def place(self, request, deadline=None):
+        """Create an order from a validated request: confirmed, or refused with an error.
+
+        ``deadline`` (epoch seconds): when the caller stops waiting. An order
+        is confirmed only in time for the caller to hear of it; a caller that
+        was told "unavailable" must be able to trust that nothing was placed.
+        """
+        if out_of_time(deadline):
+            raise ServiceUnavailable("The request arrived after its caller stopped waiting.")
         customer_id = request["customer_id"]
         self._require_customer(customer_id)
         lines = price_lines(request["items"], self._products(request["items"]))
@@ -49,19 +59,26 @@ class OrderWorkflow:
         try:
             self.product.reserve_stock(order["id"], reserved_items)
         except (InsufficientStock, UnknownProduct) as refusal:
-            # All or nothing: a refused reservation took no stock.
-            self._change(order, OrderStatus.REJECTED, release=False)
+            # All or nothing: a refused reservation took no stock. The release
+            # only closes the reservation, so no late duplicate can take any.
+            self._change(order, OrderStatus.REJECTED)
             raise type(refusal)(refusal.message, {**refusal.details, "order_id": order["id"]}) from None
         except ServiceError:
             # Unknown outcome (timeout, or released meanwhile): give it up safely.
-            if self._change(order, OrderStatus.REJECTED) is None:
-                return self._settled_meanwhile(order)
-            raise ServiceUnavailable(
-                "The order could not be placed in time; it was rejected and no stock is held.",
-                {"order_id": order["id"]},
-            ) from None
+            return self._give_up(order)
+        if out_of_time(deadline):
+            return self._give_up(order)
         confirmed = self._change(order, OrderStatus.CONFIRMED)
         return confirmed if confirmed is not None else self._settled_meanwhile(order)
+
+    def _give_up(self, order):
+        """Reject a placement whose outcome is unknown or too late, releasing whatever it took."""
+        if self._change(order, OrderStatus.REJECTED) is None:
+            return self._settled_meanwhile(order)
+        raise ServiceUnavailable(
+            "The order could not be placed in time; it was rejected and no stock is held.",
+            {"order_id": order["id"]},
+        )
 
     def _settled_meanwhile(self, order):
         """A placement someone else finished first: a cancel (the order, cancelled) or the sweeper."""
@@ -87,11 +104,12 @@ class OrderWorkflow:
             log.warning("rejecting order %s, pending for over %s s", order["id"], pending_timeout)
             self._change(order, OrderStatus.REJECTED)
         for order in self.store.overdue_releases(retry_after):
-            self._release(order)
+            if not self._release(order):
+                break  # the product service is away: the rest waits for the next sweep
         for order in self.store.undelivered_events(retry_after):
             self._deliver(order)
 
-    def _change(self, order, target, release=True):
+    def _change(self, order, target):
         """Apply one checked status change with what it entails; None if the order changed meanwhile."""
         needs_change(order["status"], target)
         moment = now()
@@ -100,7 +118,7 @@ class OrderWorkflow:
         if event_type is not None:
             payload = order_payload.dump({**order, "status": target.value, "updated_at": moment})
             event = outbox_event(event_type, payload, moment)
-        release_due = release and target in RELEASES_STOCK
+        release_due = target in RELEASES_STOCK
         changed = self.store.change_status(order, target.value, moment, event, release_due)
         if changed is not None:
             if release_due:
@@ -108,23 +126,29 @@ class OrderWorkflow:
             self._deliver(changed)
         return changed
 
+    # After a status change is saved, its follow-ups (the release, the events)
+    # never fail the call: the change stands, and the sweeper finishes them.
+
     def _release(self, order):
+        """Release the order's stock and note it; False if that has to wait for the sweeper."""
         try:
             self.product.release_stock(order["id"])
-        except ServiceError as exc:
-            log.warning("release for order %s failed (%s); the sweeper retries", order["id"], exc)
-            return
-        self.store.release_done(order["id"])
+            self.store.release_done(order["id"])
+        except Exception:
+            log.warning("releasing the stock of order %s failed; the sweeper retries", order["id"],
+                        exc_info=True)
+            return False
+        return True
 
     def _deliver(self, order):
         for event in order.get("outbox", []):
             try:
                 self.dispatch(event["type"], event["payload"])
-            except Exception:  # the broker may be away; the sweeper retries
+                self.store.event_dispatched(order["id"], event["id"])
+            except Exception:
                 log.warning("dispatching %s for order %s failed; the sweeper retries",
                             event["type"], order["id"], exc_info=True)
                 return
-            self.store.event_dispatched(order["id"], event["id"])
 
     def _require_customer(self, customer_id):
         try:
@@ -142,6 +166,12 @@ class OrderWorkflow:
         if missing:
             raise UnknownProduct(f"Unknown products: {', '.join(missing)}.", {"product_ids": missing})
         return found
+
+
+def out_of_time(deadline):
+    # The margin leaves time for the confirmation to be saved and its reply
+    # to reach the caller.
+    return deadline is not None and time.time() > deadline - DEADLINE_MARGIN_SECONDS
 
 
 def price_lines(items, products):

@@ -12,10 +12,19 @@ The rules, in plain Python over the store's atomic single-document updates:
   reserve that arrives after a release (a late or duplicated message) finds
   the record closed and takes nothing, and one that races with the release
   gives back what it took.
+- Only one call works on an order's reservation at a time: opening it takes
+  a lease, and a duplicate arriving while the lease runs is told to retry
+  (ReservationInProgress). The per-order holdings cannot tell two calls for
+  the same order apart, so two at once could give back each other's stock.
+  A lease left by a crash runs out, and the next call resumes the work.
 """
 from enum import Enum
 
-from common.errors import InsufficientStock, ReservationClosed, UnknownProduct
+from common.errors import InsufficientStock, ReservationClosed, ReservationInProgress, UnknownProduct
+
+# Longer than any caller waits for a reserve, so a lease only runs out once
+# its caller has given up (and released the reservation, or will).
+LEASE_SECONDS = 60
 
 
 class ReservationState(str, Enum):
@@ -31,9 +40,13 @@ def reserve_stock(store, order_id, items):
     The items of the first call for an order id are the ones that count; a
     repeated call returns (or refuses) as the first one did.
     """
-    record = store.open_reservation(order_id, items)
+    record = store.open_reservation(order_id, items, LEASE_SECONDS)
+    claimed = record.pop("claimed")
     state = ReservationState(record["state"])
     if state is ReservationState.RELEASED:
+        # A first delivery may have taken stock before it crashed; the
+        # release could have run before that take landed.
+        _give_back(store, order_id, record["items"])
         raise ReservationClosed(
             f"The reservation for order {order_id} was already released.", {"order_id": order_id}
         )
@@ -41,6 +54,10 @@ def reserve_stock(store, order_id, items):
         return record
     if state is ReservationState.FAILED:
         raise _refusal(record["shortfall"])
+    if not claimed:
+        raise ReservationInProgress(
+            f"Stock for order {order_id} is being reserved by another call.", {"order_id": order_id}
+        )
 
     # Try every item (not just up to the first failure) so that a refusal
     # names every product that is short.

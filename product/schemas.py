@@ -24,6 +24,28 @@ class ProductSchema(RecordSchema):
     stock = StrictInteger(load_default=0, validate=validate.Range(min=0, max=MAX_STOCK))
 
 
+class ProductChangesSchema(ProductSchema):
+    """What PUT and PATCH change: every field but the stock.
+
+    Stock only moves by deltas (adjust_stock, reservations): setting it to a
+    number read a moment ago would undo what orders reserved since.
+    """
+
+    READ_ONLY = ProductSchema.READ_ONLY + ("stock",)
+
+    stock = fields.Integer(dump_only=True)
+
+
+class StockAdjustmentSchema(Schema):
+    change = StrictInteger(
+        required=True,
+        validate=[
+            validate.Range(min=-MAX_STOCK, max=MAX_STOCK),
+            validate.NoneOf([0], error="A change of 0 changes nothing."),
+        ],
+    )
+
+
 class ProductQuerySchema(PageSchema):
     q = fields.String(load_default="", validate=validate.Length(max=100))
     sort = fields.String(load_default="-created_at", validate=validate.OneOf(SORT_KEYS))

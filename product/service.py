@@ -8,16 +8,19 @@ from common.schemas import given, load, load_changes, page_of
 from common.storage import Storage
 from product import reservation
 from product.schemas import (
+    ProductChangesSchema,
     ProductIdsSchema,
     ProductQuerySchema,
     ProductSchema,
     ReservationRequestSchema,
     ReservationSchema,
+    StockAdjustmentSchema,
 )
 from product.storage import ProductStore
 
 products = ProductSchema()
 many_products = ProductSchema(many=True)
+product_changes = ProductChangesSchema()
 reservations = ReservationSchema()
 
 
@@ -48,9 +51,15 @@ class ProductService(health.HealthCheck):
 
     @rpc
     def update(self, product_id, data, partial=False):
-        """Replace the editable fields, or with ``partial`` change only those given."""
-        fields = load_changes(products, data, partial)
+        """Replace the editable fields, or with ``partial`` change only those given (never stock)."""
+        fields = load_changes(product_changes, data, partial)
         return products.dump(self.store.update(product_id, fields))
+
+    @rpc
+    def adjust_stock(self, product_id, data):
+        """``{"change": n}`` adds n units (n < 0 removes them); InsufficientStock below zero."""
+        request = load(StockAdjustmentSchema(), data)
+        return products.dump(self.store.adjust_stock(product_id, request["change"]))
 
     @rpc
     def delete(self, product_id):

@@ -1,11 +1,13 @@
 """The product service's MongoDB queries, behind plain methods."""
+import datetime
+
 from bson import Decimal128
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from common.errors import ProductNotFound
+from common.errors import InsufficientStock, ProductNotFound, StockLimitExceeded
 from common.storage import RecordStore, from_document, matching_text, now, object_id_or_none
-from product.schemas import SORT_FIELDS
+from product.schemas import MAX_STOCK, SORT_FIELDS
 
 
 class ProductStore(RecordStore):
@@ -31,6 +33,30 @@ class ProductStore(RecordStore):
         """The products among ``product_ids`` that exist, in one query."""
         ids = [oid for oid in map(object_id_or_none, product_ids) if oid is not None]
         return [from_document(d) for d in self.records.find({"_id": {"$in": ids}}, self.projection)]
+
+    def adjust_stock(self, product_id, change):
+        """Add ``change`` (negative: remove) to the stock, never below zero; the product after."""
+        guard = {"stock": {"$gte": -change}} if change < 0 else {"stock": {"$lte": MAX_STOCK - change}}
+        document = self.records.find_one_and_update(
+            {"_id": self._oid(product_id), **guard},
+            {"$inc": {"stock": change}, "$set": {"updated_at": now()}},
+            projection=self.projection,
+            return_document=ReturnDocument.AFTER,
+        )
+        if document is None:
+            available = self.available_stock(product_id)
+            if available is None:
+                raise self.not_found.for_id(product_id)
+            if change > 0:
+                raise StockLimitExceeded(
+                    f"Adding {change} units would exceed the maximum stock of {MAX_STOCK}.",
+                    {"product_id": str(product_id), "change": change, "available": available, "maximum": MAX_STOCK},
+                )
+            raise InsufficientStock(
+                f"Cannot remove {-change} units: {available} in stock.",
+                {"products": [{"product_id": str(product_id), "requested": -change, "available": available}]},
+            )
+        return from_document(document)
 
     def search(self, text, sort, page):
         return self.page(matching_text(text, ("name", "description")), sort, page)
@@ -62,16 +88,29 @@ class ProductStore(RecordStore):
         document = self.records.find_one({"_id": object_id_or_none(product_id)}, {"stock": 1})
         return None if document is None else document["stock"]
 
-    def open_reservation(self, order_id, items):
-        """The order's reservation record, created in state reserving if it is new."""
+    def open_reservation(self, order_id, items, lease_seconds):
+        """The order's reservation record; ``claimed`` if this call may work on it.
+
+        A new record is created reserving, with a lease for this call; an
+        existing one still reserving is claimed only once its lease ran out.
+        """
         moment = now()
-        record = {"_id": order_id, "items": items, "state": "reserving",
+        lease_until = moment + datetime.timedelta(seconds=lease_seconds)
+        record = {"_id": order_id, "items": items, "state": "reserving", "lease_until": lease_until,
                   "created_at": moment, "updated_at": moment}
         try:
             self.reservations.insert_one(record)
+            return {**_reservation(record), "claimed": True}
         except DuplicateKeyError:
-            return self.get_reservation(order_id)
-        return _reservation(record)
+            pass
+        claimed = self.reservations.find_one_and_update(
+            {"_id": order_id, "state": "reserving", "lease_until": {"$lt": moment}},
+            {"$set": {"lease_until": lease_until, "updated_at": moment}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if claimed is not None:
+            return {**_reservation(claimed), "claimed": True}
+        return {**self.get_reservation(order_id), "claimed": False}
 
     def close_reservation(self, order_id, state, shortfall=None):
         """Move a reserving reservation to ``state``; False if it was no longer reserving."""

@@ -147,9 +147,32 @@ class Stack:
                 (self.pid_dir / f"{name}.pid").unlink(missing_ok=True)
 
     def _pids(self):
+        """The recorded processes that are still ours; stale pid files are removed.
+
+        A pid file can outlive its process (a reboot, a kill -9), and the pid
+        be reused by something else: only a process whose command line names
+        this checkout's config or run directory is taken for ours.
+        """
         if not self.pid_dir.exists():
             return []
-        return [(path.stem, int(path.read_text())) for path in sorted(self.pid_dir.glob("*.pid"))]
+        pids = []
+        for path in sorted(self.pid_dir.glob("*.pid")):
+            pid = int(path.read_text())
+            if self._ours(pid):
+                pids.append((path.stem, pid))
+            else:
+                path.unlink(missing_ok=True)
+        return pids
+
+    def _ours(self, pid):
+        command = _command_line(pid)
+        if command:
+            return str(CONFIG) in command or str(self.run_dir) in command
+        try:  # gone, or exited and not yet reaped: ours only if it is our child
+            os.waitpid(pid, os.WNOHANG)
+            return True
+        except ChildProcessError:
+            return False
 
 
 def _terminate(pids, timeout):
@@ -183,6 +206,13 @@ def _alive(pid):
     except ProcessLookupError:
         return False
     return not _is_zombie(pid)
+
+
+def _command_line(pid):
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
 
 
 def _is_zombie(pid):
@@ -236,10 +266,8 @@ def run(stack):
           f"  REST API:  {stack.gateway_url}   (try: curl {stack.gateway_url}/health)\n"
           f"  logs:      {stack.log_dir}/\n"
           f"Press Ctrl-C to stop.\n", flush=True)
-    stopping = []
-    signal.signal(signal.SIGTERM, lambda *_: stopping.append(True))
     try:
-        while not stopping:
+        while True:
             dead = stack.dead_processes()
             if dead:
                 print(f"{', '.join(dead)} stopped unexpectedly; see {stack.log_dir}/", file=sys.stderr)
@@ -253,9 +281,15 @@ def run(stack):
     return 0
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv):
     command = argv[1] if len(argv) > 1 else ""
     stack = Stack()
+    # SIGTERM (a CI runner, `kill`) stops like Ctrl-C: whatever was started is stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         if command == "run":
             return run(stack)

@@ -2,7 +2,7 @@
 import secrets
 
 from common.errors import ShipmentNotFound
-from common.storage import Store, from_document, now
+from common.storage import Store, canonical_id, from_document, now
 
 
 class ShipmentStore(Store):
@@ -34,7 +34,7 @@ class ShipmentStore(Store):
         )
 
     def get(self, order_id):
-        document = self.shipments.find_one({"_id": order_id})
+        document = self.shipments.find_one({"_id": canonical_id(order_id)})
         if document is None:
             raise ShipmentNotFound(f"No shipment for order {order_id} (yet).", {"order_id": str(order_id)})
         shipment = from_document(document)

@@ -523,3 +523,67 @@ def test_concurrent_cancels_release_the_stock_once(http, stack, customer):
     assert stocks(http, product) == [10]
     page = eventually_movements(http, product["id"], 2)
     assert sorted(m["kind"] for m in page["items"]) == ["released", "reserved"]
+
+
+# stock moves only by deltas, so orders and stock keeping never undo each other
+
+
+def adjust_stock(http, product, change):
+    response = http.post(f"/products/{product['id']}/stock-adjustments", json={"change": change})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH"])
+def test_echoing_a_product_read_before_an_order_keeps_the_order_s_stock_taken(http, customer, method):
+    """GET a product, an order takes 3, then the GET body goes back unchanged: the 3 stay taken."""
+    product = create_product(http, description="Warm", stock=10)
+    read = get_product(http, product["id"])
+
+    place_order(http, customer, (product, 3))
+    response = http.request(method, f"/products/{product['id']}", json=read)
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {**read, "stock": 7, "updated_at": response.json()["updated_at"]}
+    assert stocks(http, product) == [7]
+
+
+def test_an_adjustment_after_an_order_adds_to_what_the_order_left(http, customer):
+    product = create_product(http, stock=10)
+
+    place_order(http, customer, (product, 3))
+    assert adjust_stock(http, product, 5)["stock"] == 12
+
+    assert stocks(http, product) == [12]
+
+
+def test_an_adjustment_cannot_remove_what_an_order_holds_and_a_cancel_returns_it(http, customer):
+    product = create_product(http, stock=10)
+    order = place_order(http, customer, (product, 4))
+
+    details = assert_error(
+        http.post(f"/products/{product['id']}/stock-adjustments", json={"change": -7}), 409, "INSUFFICIENT_STOCK"
+    )
+    assert details == {"products": [{"product_id": product["id"], "requested": 7, "available": 6}]}
+    adjust_stock(http, product, -6)
+    assert http.delete(f"/orders/{order['id']}").status_code == 200
+
+    assert stocks(http, product) == [4]
+
+
+def test_concurrent_orders_and_adjustments_all_apply(http, stack, customer):
+    """10 orders of 1 and 10 additions of 2 at once on a stock of 10: every one of them counts."""
+    product = create_product(http, stock=10)
+    body = order_body(customer, (product, 1))
+
+    def act(index):
+        if index % 2:
+            return requests.post(f"{stack}/orders", json=body, timeout=60)
+        return requests.post(f"{stack}/products/{product['id']}/stock-adjustments", json={"change": 2}, timeout=60)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as pool:
+        responses = list(pool.map(act, range(20)))
+
+    assert sorted(r.status_code for r in responses) == [200] * 10 + [201] * 10, [r.text for r in responses]
+    assert stocks(http, product) == [10 - 10 + 20]
+    assert customer_orders(http, customer, status="confirmed")["total"] == 10

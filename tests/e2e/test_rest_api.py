@@ -261,7 +261,7 @@ class TestProductCreateRejects:
 
 
 class TestProductUpdate:
-    def test_put_replaces_editable_fields_and_resets_omitted_optional_ones(self, http):
+    def test_put_replaces_editable_fields_and_resets_omitted_optional_ones_but_not_stock(self, http):
         product = create_product(http, description="Old", stock=9)
         name = f"Renamed {token()}"
 
@@ -269,8 +269,9 @@ class TestProductUpdate:
 
         assert response.status_code == 200, response.text
         replaced = response.json()
+        # stock is not editable: PUT neither resets it to its default nor sets it
         assert {k: replaced[k] for k in ("id", "name", "price", "description", "stock", "created_at")} == {
-            "id": product["id"], "name": name, "price": "5.00", "description": "", "stock": 0,
+            "id": product["id"], "name": name, "price": "5.00", "description": "", "stock": 9,
             "created_at": product["created_at"],
         }
         assert parse_time(replaced["updated_at"]) >= parse_time(product["updated_at"])
@@ -279,13 +280,36 @@ class TestProductUpdate:
     def test_patch_changes_only_the_fields_sent(self, http):
         product = create_product(http, description="Keep me", stock=4)
 
-        response = http.patch(f"/products/{product['id']}", json={"stock": 7})
+        response = http.patch(f"/products/{product['id']}", json={"price": "7"})
 
         assert response.status_code == 200, response.text
         patched = response.json()
-        assert patched == {**product, "stock": 7, "updated_at": patched["updated_at"]}
+        assert patched == {**product, "price": "7.00", "updated_at": patched["updated_at"]}
         assert parse_time(patched["updated_at"]) >= parse_time(product["updated_at"])
         assert get_product(http, product["id"]) == patched
+
+    @pytest.mark.parametrize("method", ["PUT", "PATCH"])
+    @pytest.mark.parametrize("stock", [0, 7, 1000, -5, "3", None])
+    def test_a_stock_in_an_update_is_ignored(self, http, method, stock):
+        product = create_product(http, stock=4)
+        name = f"Renamed {token()}"
+
+        response = http.request(method, f"/products/{product['id']}",
+                                json={"name": name, "price": "19.99", "stock": stock})
+
+        assert response.status_code == 200, response.text
+        assert (response.json()["name"], response.json()["stock"]) == (name, 4)
+        assert get_product(http, product["id"]) == response.json()
+
+    @pytest.mark.parametrize("stock", [0, 7, -5, 1.5])
+    def test_a_patch_of_only_the_stock_is_nothing_to_update(self, http, stock):
+        product = create_product(http, stock=4)
+
+        response = http.patch(f"/products/{product['id']}", json={"stock": stock})
+
+        assert assert_error(response, 400, "VALIDATION_FAILED") == {}
+        assert response.json()["message"].startswith("Nothing to update")
+        assert get_product(http, product["id"]) == product
 
     @pytest.mark.parametrize("method", ["PUT", "PATCH"])
     def test_read_only_fields_in_an_update_are_ignored(self, http, method):
@@ -313,7 +337,7 @@ class TestProductUpdate:
             pytest.param("PATCH", {"price": "1.234"}, {"price"}, id="patch-price-precision"),
             pytest.param("PATCH", {"name": ""}, {"name"}, id="patch-name-empty"),
             pytest.param("PATCH", {"name": None}, {"name"}, id="patch-name-null"),
-            pytest.param("PATCH", {"stock": -5}, {"stock"}, id="patch-stock-negative"),
+            pytest.param("PATCH", {"stock": -5}, set(), id="patch-only-stock"),
             pytest.param("PATCH", {"name": {"$gt": ""}}, {"name"}, id="patch-operator"),
             pytest.param("PATCH", {"stock": 1, "colour": "red"}, {"colour"}, id="patch-unknown-field"),
             pytest.param("PUT", {"name": "N", "price": 1, "colour": "red"}, {"colour"}, id="put-unknown-field"),
@@ -356,6 +380,107 @@ class TestProductUpdate:
         assert product_total(http, name) == 0
 
 
+def adjust(http, product_id, change):
+    return http.post(f"/products/{product_id}/stock-adjustments", json={"change": change})
+
+
+class TestStockAdjustment:
+    """Stock moves by deltas: POST /products/{id}/stock-adjustments {"change": n}."""
+
+    def test_adding_is_200_with_the_whole_product(self, http):
+        product = create_product(http, description="Warm", stock=3)
+
+        response = adjust(http, product["id"], 5)
+
+        assert response.status_code == 200, response.text
+        assert response.headers["Content-Type"].startswith("application/json")
+        adjusted = response.json()
+        assert adjusted == {**product, "stock": 8, "updated_at": adjusted["updated_at"]}
+        assert parse_time(adjusted["updated_at"]) >= parse_time(product["updated_at"])
+        assert get_product(http, product["id"]) == adjusted
+
+    def test_removing_is_200_down_to_exactly_zero(self, http):
+        product = create_product(http, stock=10)
+
+        assert adjust(http, product["id"], -4).json()["stock"] == 6
+        assert adjust(http, product["id"], -6).json()["stock"] == 0
+        assert get_product(http, product["id"])["stock"] == 0
+
+    def test_adjustments_add_up(self, http):
+        product = create_product(http)
+        for change in (1_000_000_000, -999_999_990, 5, -3):
+            assert adjust(http, product["id"], change).status_code == 200
+        assert get_product(http, product["id"])["stock"] == 12
+
+    @pytest.mark.parametrize("stock, change", [(3, -4), (0, -1), (5, -1_000_000_000)])
+    def test_removing_more_than_is_in_stock_is_409_and_changes_nothing(self, http, stock, change):
+        product = create_product(http, stock=stock)
+
+        details = assert_error(adjust(http, product["id"], change), 409, "INSUFFICIENT_STOCK")
+
+        assert details == {"products": [{"product_id": product["id"], "requested": -change, "available": stock}]}
+        assert get_product(http, product["id"]) == product
+
+    @pytest.mark.parametrize("product_id", [OTHER_ID, NOT_AN_ID])
+    @pytest.mark.parametrize("change", [1, -1])
+    def test_an_unknown_id_is_404_and_creates_nothing(self, http, product_id, change):
+        details = assert_error(adjust(http, product_id, change), 404, "PRODUCT_NOT_FOUND")
+
+        assert details == {"id": product_id}
+        assert_error(http.get(f"/products/{product_id}"), 404, "PRODUCT_NOT_FOUND")
+
+    @pytest.mark.parametrize(
+        "body, bad_fields",
+        [
+            pytest.param({"change": 0}, {"change"}, id="zero"),
+            pytest.param({"change": 1.5}, {"change"}, id="fraction"),
+            pytest.param({"change": 3.0}, {"change"}, id="float"),
+            pytest.param({"change": "3"}, {"change"}, id="string"),
+            pytest.param({"change": True}, {"change"}, id="bool"),
+            pytest.param({"change": None}, {"change"}, id="null"),
+            pytest.param({"change": {"$inc": 1}}, {"change"}, id="operator"),
+            pytest.param({"change": 1_000_000_001}, {"change"}, id="too-big"),
+            pytest.param({"change": -1_000_000_001}, {"change"}, id="too-small"),
+            pytest.param({}, {"change"}, id="missing"),
+            pytest.param({"stock": 50}, {"stock", "change"}, id="absolute-stock"),
+            pytest.param({"change": 1, "reason": "recount"}, {"reason"}, id="unknown-field"),
+        ],
+    )
+    def test_an_invalid_adjustment_is_400_and_changes_nothing(self, http, body, bad_fields):
+        product = create_product(http, stock=2)
+
+        response = http.post(f"/products/{product['id']}/stock-adjustments", json=body)
+
+        details = assert_error(response, 400, "VALIDATION_FAILED")
+        assert set(details) == bad_fields, details
+        assert get_product(http, product["id"]) == product
+
+    @pytest.mark.parametrize("data", MALFORMED_BODIES + NON_OBJECT_BODIES)
+    def test_a_body_that_is_not_a_json_object_is_400_and_changes_nothing(self, http, data):
+        product = create_product(http, stock=2)
+
+        response = send_raw(http, "POST", f"/products/{product['id']}/stock-adjustments", data, token())
+
+        assert_error(response, 400, "BAD_REQUEST")
+        assert get_product(http, product["id"]) == product
+
+    def test_an_oversized_body_is_413_and_changes_nothing(self, http):
+        product = create_product(http, stock=2)
+        body = '{"change": 1, "pad": "' + "x" * (1024 * 1024) + '"}'
+
+        response = send_raw(http, "POST", f"/products/{product['id']}/stock-adjustments", body, token())
+
+        assert_error(response, 413, "PAYLOAD_TOO_LARGE")
+        assert get_product(http, product["id"]) == product
+
+    def test_a_deleted_product_cannot_be_adjusted(self, http):
+        product = create_product(http, stock=2)
+        assert http.delete(f"/products/{product['id']}").status_code == 204
+
+        assert_error(adjust(http, product["id"], 1), 404, "PRODUCT_NOT_FOUND")
+        assert product_total(http, product["name"]) == 0
+
+
 class TestProductDelete:
     def test_delete_is_204_then_the_product_is_gone(self, http):
         product = create_product(http)
@@ -366,7 +491,9 @@ class TestProductDelete:
         assert response.content == b""
         assert_error(http.get(f"/products/{product['id']}"), 404, "PRODUCT_NOT_FOUND")
         assert_error(http.delete(f"/products/{product['id']}"), 404, "PRODUCT_NOT_FOUND")
-        assert_error(http.patch(f"/products/{product['id']}", json={"stock": 1}), 404, "PRODUCT_NOT_FOUND")
+        assert_error(http.patch(f"/products/{product['id']}", json={"name": "x"}), 404, "PRODUCT_NOT_FOUND")
+        assert_error(http.post(f"/products/{product['id']}/stock-adjustments", json={"change": 1}),
+                     404, "PRODUCT_NOT_FOUND")
         assert product_total(http, product["name"]) == 0
 
     @pytest.mark.parametrize("product_id", [OTHER_ID, NOT_AN_ID])
@@ -742,6 +869,7 @@ class TestRouting:
             ("PUT", "/customers", {"GET", "POST"}),
             ("POST", f"/products/{OTHER_ID}", {"GET", "PUT", "PATCH", "DELETE"}),
             ("POST", f"/customers/{OTHER_ID}", {"GET", "PUT", "PATCH", "DELETE"}),
+            ("PATCH", f"/products/{OTHER_ID}/stock-adjustments", {"POST"}),
             ("POST", "/health", {"GET"}),
         ],
     )

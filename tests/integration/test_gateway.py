@@ -1,6 +1,7 @@
 """The REST contract of the gateway, route by route, over real HTTP, RabbitMQ and database."""
 import time
 
+import eventlet
 import pytest
 import requests
 
@@ -156,6 +157,8 @@ def test_unknown_or_non_id_product_is_404_on_every_method(api, stored, product_i
         api.get(f"/products/{product_id}"),
         api.put(f"/products/{product_id}", {"name": "X", "price": 1}),
         api.patch(f"/products/{product_id}", {"name": "X"}),
+        api.post(f"/products/{product_id}/stock-adjustments", {"change": 1}),
+        api.post(f"/products/{product_id}/stock-adjustments", {"change": -1}),
         api.delete(f"/products/{product_id}"),
     ):
         body = assert_error(response, 404, "PRODUCT_NOT_FOUND")
@@ -176,15 +179,16 @@ def test_delete_product_is_204_then_404(api, stored):
     assert [str(doc["_id"]) for doc in stored("product")] == [other["id"]]
 
 
-def test_put_replaces_editable_fields_and_defaults_the_omitted(api):
+def test_put_replaces_editable_fields_and_defaults_the_omitted_but_keeps_the_stock(api):
     product = new_product(api, description="Warm", stock=7)
 
     response = api.put(f"/products/{product['id']}", {"name": "Desk Lamp", "price": "25"})
 
     assert response.status_code == 200
     replaced = response.json()
+    # stock is not an editable field: an omitted stock is not reset to its default
     assert (replaced["name"], replaced["price"], replaced["description"], replaced["stock"]) == (
-        "Desk Lamp", "25.00", "", 0,
+        "Desk Lamp", "25.00", "", 7,
     )
     assert replaced["id"] == product["id"]
     assert replaced["created_at"] == product["created_at"]
@@ -205,13 +209,38 @@ def test_put_without_a_required_field_is_400_and_changes_nothing(api, stored):
 def test_patch_changes_only_the_fields_sent(api):
     product = new_product(api, description="Warm", stock=7)
 
-    response = api.patch(f"/products/{product['id']}", {"stock": 2})
+    response = api.patch(f"/products/{product['id']}", {"price": "2"})
 
     assert response.status_code == 200
     patched = response.json()
-    assert patched == {**product, "stock": 2, "updated_at": patched["updated_at"]}
+    assert patched == {**product, "price": "2.00", "updated_at": patched["updated_at"]}
     assert patched["updated_at"] >= product["updated_at"]
     assert api.get(f"/products/{product['id']}").json() == patched
+
+
+@pytest.mark.parametrize("stock", [0, 2, 99, -1, 1.5, "3", None])
+def test_put_and_patch_ignore_a_stock_in_the_body(api, stock):
+    product = new_product(api, stock=7)
+    path = f"/products/{product['id']}"
+
+    replaced = api.put(path, {"name": "Desk", "price": "5", "stock": stock})
+    patched = api.patch(path, {"description": "Oak", "stock": stock})
+
+    assert replaced.status_code == patched.status_code == 200, (replaced.text, patched.text)
+    assert (replaced.json()["name"], replaced.json()["stock"]) == ("Desk", 7)
+    assert (patched.json()["description"], patched.json()["stock"]) == ("Oak", 7)
+    assert api.get(path).json()["stock"] == 7
+
+
+@pytest.mark.parametrize("stock", [2, 0, -1, "3"])
+def test_patch_of_only_the_stock_is_nothing_to_update(api, stored, stock):
+    product = new_product(api, stock=7)
+    before = stored("product")
+
+    body = assert_error(api.patch(f"/products/{product['id']}", {"stock": stock}), 400, "VALIDATION_FAILED")
+
+    assert body["message"].startswith("Nothing to update")
+    assert stored("product") == before
 
 
 def test_read_only_fields_in_a_body_are_ignored(api, stored):
@@ -225,11 +254,12 @@ def test_read_only_fields_in_a_body_are_ignored(api, stored):
     echoed = {**product, "name": "Echoed"}
     replaced = api.put(f"/products/{product['id']}", echoed)
     assert replaced.status_code == 200, replaced.text
-    patched = api.patch(f"/products/{product['id']}", {**read_only, "stock": 4})
+    patched = api.patch(f"/products/{product['id']}", {**read_only, "stock": 4, "description": "Again"})
     assert patched.status_code == 200, patched.text
 
     final = patched.json()
-    assert (final["id"], final["name"], final["stock"]) == (product["id"], "Echoed", 4)
+    assert (final["id"], final["name"], final["description"]) == (product["id"], "Echoed", "Again")
+    assert final["stock"] == product["stock"] == 0
     assert final["created_at"] == product["created_at"]
     assert not final["updated_at"].startswith("2000")
     assert [str(doc["_id"]) for doc in stored("product")] == [product["id"]]
@@ -261,7 +291,7 @@ def test_validation_errors_carry_marshmallow_field_messages(api, stored):
 
 
 @pytest.mark.parametrize("bad", [
-    {"price": "abc"}, {"price": -1}, {"price": True}, {"stock": 1.5}, {"stock": "3"},
+    {"price": "abc"}, {"price": -1}, {"price": True},
     {"name": "   "}, {"name": None}, {"price": None},
 ])
 def test_invalid_values_are_rejected_everywhere(api, stored, bad):
@@ -276,6 +306,13 @@ def test_invalid_values_are_rejected_everywhere(api, stored, bad):
         body = assert_error(response, 400, "VALIDATION_FAILED")
         assert set(body["details"]) == set(bad)
     assert stored("product") == before
+
+
+@pytest.mark.parametrize("stock", [1.5, "3", -1, True, None, 1_000_000_001])
+def test_an_invalid_stock_is_rejected_at_creation_only(api, stored, stock):
+    body = assert_error(api.post("/products", {"name": "Lamp", "price": 1, "stock": stock}), 400, "VALIDATION_FAILED")
+    assert set(body["details"]) == {"stock"}
+    assert stored("product") == []
 
 
 def test_operator_objects_in_fields_are_rejected(api, stored):
@@ -299,7 +336,8 @@ def test_malformed_or_non_object_bodies_are_400_and_change_nothing(api, stored, 
     before = stored("product")
 
     for method, path in (("POST", "/products"), ("PUT", f"/products/{product['id']}"),
-                         ("PATCH", f"/products/{product['id']}")):
+                         ("PATCH", f"/products/{product['id']}"),
+                         ("POST", f"/products/{product['id']}/stock-adjustments")):
         response = api.request(method, path, data=raw, headers=JSON_HEADERS)
         assert_error(response, 400, "BAD_REQUEST")
     assert stored("product") == before
@@ -311,6 +349,158 @@ def test_empty_patch_is_400(api, stored):
 
     assert_error(api.patch(f"/products/{product['id']}", {}), 400, "VALIDATION_FAILED")
     assert stored("product") == before
+
+
+# ---------------------------------------------------------------- stock adjustments
+
+
+def adjust(api, product, change):
+    return api.post(f"/products/{product['id']}/stock-adjustments", {"change": change})
+
+
+def test_adding_stock_is_200_with_the_product(api, stored):
+    product = new_product(api, description="Warm", stock=3)
+
+    response = adjust(api, product, 5)
+
+    assert response.status_code == 200, response.text
+    adjusted = response.json()
+    assert adjusted == {**product, "stock": 8, "updated_at": adjusted["updated_at"]}
+    assert adjusted["updated_at"] >= product["updated_at"]
+    assert api.get(f"/products/{product['id']}").json() == adjusted
+    assert stored("product")[0]["stock"] == 8
+
+
+def test_removing_stock_is_200_and_may_reach_zero(api):
+    product = new_product(api, stock=10)
+
+    assert adjust(api, product, -4).json()["stock"] == 6
+    assert adjust(api, product, -6).json()["stock"] == 0
+    assert api.get(f"/products/{product['id']}").json()["stock"] == 0
+
+
+def test_removing_below_zero_is_409_and_changes_nothing(api, stored):
+    product = new_product(api, stock=3)
+    before = stored("product")
+
+    body = assert_error(adjust(api, product, -4), 409, "INSUFFICIENT_STOCK")
+
+    assert body["details"] == {"products": [{"product_id": product["id"], "requested": 4, "available": 3}]}
+    assert stored("product") == before
+    assert api.get(f"/products/{product['id']}").json() == product
+
+
+def test_only_the_adjusted_product_changes(api):
+    lamp, desk = new_product(api, stock=5), new_product(api, name="Desk", stock=5)
+
+    adjust(api, lamp, 2)
+
+    assert [api.get(f"/products/{p['id']}").json()["stock"] for p in (lamp, desk)] == [7, 5]
+
+
+@pytest.mark.parametrize("body, fields", [
+    ({"change": 0}, {"change"}),
+    ({"change": 1.5}, {"change"}),
+    ({"change": 2.0}, {"change"}),
+    ({"change": "5"}, {"change"}),
+    ({"change": True}, {"change"}),
+    ({"change": None}, {"change"}),
+    ({"change": [1]}, {"change"}),
+    ({"change": {"$inc": 1}}, {"change"}),
+    ({"change": 1_000_000_001}, {"change"}),
+    ({"change": -1_000_000_001}, {"change"}),
+    ({}, {"change"}),
+    ({"change": 1, "reason": "recount"}, {"reason"}),
+    ({"stock": 9}, {"stock", "change"}),
+])
+def test_an_invalid_adjustment_is_400_naming_the_field_and_changes_nothing(api, stored, body, fields):
+    product = new_product(api, stock=3)
+    before = stored("product")
+
+    error = assert_error(
+        api.post(f"/products/{product['id']}/stock-adjustments", body), 400, "VALIDATION_FAILED"
+    )
+
+    assert set(error["details"]) == fields
+    assert stored("product") == before
+
+
+def test_the_largest_changes_are_accepted(api):
+    product = new_product(api, stock=0)
+
+    assert adjust(api, product, 1_000_000_000).json()["stock"] == 1_000_000_000
+    assert adjust(api, product, -1_000_000_000).json()["stock"] == 0
+
+
+@pytest.fixture
+def order_api(start_stack, port):
+    start_stack(ProductService, CustomersService, OrdersService)
+    return Api(f"http://127.0.0.1:{port}")
+
+
+def place_order(api, customer, product, quantity):
+    response = api.post("/orders", {"customer_id": customer["id"],
+                                    "items": [{"product_id": product["id"], "quantity": quantity}]})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_an_adjustment_and_an_order_reservation_both_apply(order_api):
+    api = order_api
+    customer = new_customer(api)
+    product = new_product(api, stock=10)
+
+    place_order(api, customer, product, 3)
+    assert adjust(api, product, 5).json()["stock"] == 12
+    assert api.get(f"/products/{product['id']}").json()["stock"] == 12
+
+
+def test_concurrent_orders_and_adjustments_all_apply(order_api):
+    """Orders of 1 and adjustments of +5 and -2 at the same time: every one of them counts."""
+    api = order_api
+    customer = new_customer(api)
+    product = new_product(api, stock=10)
+
+    def act(index):
+        kind = ("order", "add", "remove")[index % 3]
+        if kind == "order":
+            return kind, place_order(api, customer, product, 1)["status"]
+        return kind, adjust(api, product, 5 if kind == "add" else -2).status_code
+
+    outcomes = list(eventlet.GreenPool(12).imap(act, range(12)))
+
+    assert sorted(outcomes) == sorted([("order", "confirmed")] * 4 + [("add", 200)] * 4 + [("remove", 200)] * 4)
+    assert api.get(f"/products/{product['id']}").json()["stock"] == 10 - 4 + 20 - 8
+
+
+def test_cancelling_an_order_returns_its_stock_on_top_of_adjustments(order_api):
+    api = order_api
+    customer = new_customer(api)
+    product = new_product(api, stock=10)
+    order = place_order(api, customer, product, 3)
+
+    adjust(api, product, -7)
+    assert_error(adjust(api, product, -1), 409, "INSUFFICIENT_STOCK")  # the order holds the other 3
+    assert api.delete(f"/orders/{order['id']}").status_code == 200
+
+    assert api.get(f"/products/{product['id']}").json()["stock"] == 3
+
+
+def test_echoing_a_product_read_before_an_order_never_undoes_its_reservation(order_api):
+    """GET, an order takes 3, then PUT/PATCH the body read earlier: the 3 stay taken."""
+    api = order_api
+    customer = new_customer(api)
+    product = new_product(api, description="Warm", stock=10)
+    path = f"/products/{product['id']}"
+    read = api.get(path).json()
+
+    place_order(api, customer, product, 3)
+    replaced = api.put(path, read)
+    patched = api.patch(path, read)
+
+    assert replaced.status_code == patched.status_code == 200, (replaced.text, patched.text)
+    assert replaced.json()["stock"] == patched.json()["stock"] == 7
+    assert api.get(path).json() == {**read, "stock": 7, "updated_at": patched.json()["updated_at"]}
 
 
 # ---------------------------------------------------------------- product lists
@@ -545,6 +735,8 @@ def test_unknown_route_is_json_404(api, path):
     ("DELETE", "/products", {"GET", "POST"}),
     ("PUT", "/customers", {"GET", "POST"}),
     ("POST", f"/products/{MISSING_ID}", {"GET", "PUT", "PATCH", "DELETE"}),
+    ("GET", f"/products/{MISSING_ID}/stock-adjustments", {"POST"}),
+    ("PUT", f"/products/{MISSING_ID}/stock-adjustments", {"POST"}),
     ("POST", "/health", {"GET"}),
 ])
 def test_wrong_method_is_json_405(api, method, path, allowed):

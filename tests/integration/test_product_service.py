@@ -7,7 +7,7 @@ from bson import Decimal128
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
 
-from common.errors import ProductNotFound, ServiceUnavailable, ValidationFailed
+from common.errors import InsufficientStock, ProductNotFound, ServiceUnavailable, ValidationFailed
 from support import BIN, mongo_answers, free_port, wait_until
 from product.service import ProductService
 
@@ -40,6 +40,32 @@ def test_errors_arrive_over_rpc_as_the_same_classes(product_rpc):
     with pytest.raises(ValidationFailed) as invalid:
         product_rpc.create({"name": "", "price": "abc", "stock": -1})
     assert set(invalid.value.details) == {"name", "price", "stock"}
+
+
+def test_stock_moves_over_rpc_by_adjustments_only(product_rpc):
+    product = product_rpc.create({"name": "Lamp", "price": "1.00", "stock": 3})
+
+    assert product_rpc.adjust_stock(product["id"], {"change": 4})["stock"] == 7
+    assert product_rpc.adjust_stock(product["id"], {"change": -2})["stock"] == 5
+    assert product_rpc.update(product["id"], {"name": "Lamp", "price": "1.00", "stock": 0})["stock"] == 5
+    assert product_rpc.update(product["id"], {"name": "Desk", "stock": 50}, partial=True)["stock"] == 5
+    with pytest.raises(ValidationFailed):
+        product_rpc.update(product["id"], {"stock": 50}, partial=True)
+    assert product_rpc.get(product["id"])["stock"] == 5
+
+
+def test_adjustment_refusals_arrive_over_rpc_with_their_details(product_rpc):
+    product = product_rpc.create({"name": "Lamp", "price": "1.00", "stock": 3})
+
+    with pytest.raises(InsufficientStock) as short:
+        product_rpc.adjust_stock(product["id"], {"change": -4})
+    assert short.value.details == {"products": [{"product_id": product["id"], "requested": 4, "available": 3}]}
+    with pytest.raises(ProductNotFound):
+        product_rpc.adjust_stock("5f0000000000000000000000", {"change": 1})
+    with pytest.raises(ValidationFailed) as invalid:
+        product_rpc.adjust_stock(product["id"], {"change": 0})
+    assert set(invalid.value.details) == {"change"}
+    assert product_rpc.get(product["id"])["stock"] == 3
 
 
 def test_entrypoint_hook_lists_with_paging(product_container):

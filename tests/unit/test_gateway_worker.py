@@ -5,7 +5,7 @@ import pytest
 from nameko.testing.services import worker_factory
 from werkzeug.test import EnvironBuilder
 
-from common.errors import BadRequest, ProductNotFound, ServiceUnavailable
+from common.errors import BadRequest, InsufficientStock, ProductNotFound, ServiceUnavailable
 from gateway.service import HEALTH_TIMEOUT_SECONDS, GatewayService
 
 PRODUCT = {"id": "5f00000000000000000000aa", "name": "Lamp", "price": "19.99"}
@@ -165,10 +165,37 @@ def test_replace_product_is_a_full_update(gateway):
 def test_update_product_is_a_partial_update(gateway):
     gateway.product.update.return_value = PRODUCT
 
-    response = gateway.update_product(request("PATCH", "/products/abc", {"stock": 2}), "abc")
+    response = gateway.update_product(request("PATCH", "/products/abc", {"name": "Desk"}), "abc")
 
-    gateway.product.update.assert_called_once_with("abc", {"stock": 2}, partial=True)
+    gateway.product.update.assert_called_once_with("abc", {"name": "Desk"}, partial=True)
     assert body_of(response) == PRODUCT
+
+
+def test_adjust_product_stock_passes_the_body_and_answers_the_product(gateway):
+    gateway.product.adjust_stock.return_value = {**PRODUCT, "stock": 7}
+
+    response = gateway.adjust_product_stock(
+        request("POST", "/products/abc/stock-adjustments", {"change": -3}), "abc"
+    )
+
+    gateway.product.adjust_stock.assert_called_once_with("abc", {"change": -3})
+    assert response.status_code == 200
+    assert body_of(response) == {**PRODUCT, "stock": 7}
+
+
+@pytest.mark.parametrize("body", ["{not json", "[1, 2]", '{"change": NaN}', ""])
+def test_adjust_product_stock_with_a_malformed_body_never_calls_the_service(gateway, body):
+    with pytest.raises(BadRequest):
+        gateway.adjust_product_stock(request("POST", "/products/abc/stock-adjustments", body), "abc")
+    gateway.product.adjust_stock.assert_not_called()
+
+
+def test_adjust_product_stock_lets_service_errors_through(gateway):
+    gateway.product.adjust_stock.side_effect = InsufficientStock("short", {"products": []})
+    with pytest.raises(InsufficientStock):
+        gateway.adjust_product_stock(
+            request("POST", "/products/abc/stock-adjustments", {"change": -3}), "abc"
+        )
 
 
 def test_delete_product_returns_204_empty(gateway):

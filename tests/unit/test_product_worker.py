@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from nameko.testing.services import worker_factory
 
-from common.errors import ProductNotFound, ValidationFailed
+from common.errors import InsufficientStock, ProductNotFound, ValidationFailed
 from product.service import ProductService
 
 MOMENT = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.timezone.utc)
@@ -93,26 +93,43 @@ def test_get_lets_not_found_through(service):
 
 
 def test_update_partial_passes_only_given_fields(service):
-    service.store.update.return_value = stored(stock=9)
+    service.store.update.return_value = stored(description="Warm", stock=4)
 
-    result = service.update("5f00000000000000000000aa", {"stock": 9}, partial=True)
+    result = service.update("5f00000000000000000000aa", {"description": "Warm"}, partial=True)
 
-    service.store.update.assert_called_once_with("5f00000000000000000000aa", {"stock": 9})
-    assert result["stock"] == 9
+    service.store.update.assert_called_once_with("5f00000000000000000000aa", {"description": "Warm"})
+    assert (result["description"], result["stock"]) == ("Warm", 4)
 
 
-def test_update_full_replaces_with_defaults(service):
+def test_update_partial_ignores_stock(service):
+    """Stock moves only by deltas: a stock in a PATCH body is dropped like the read-only fields."""
+    service.store.update.return_value = stored(name="Desk")
+
+    service.update("5f00000000000000000000aa", {"name": "Desk", "stock": 9}, partial=True)
+
+    service.store.update.assert_called_once_with("5f00000000000000000000aa", {"name": "Desk"})
+
+
+@pytest.mark.parametrize("stock", [9, 0, -1, "abc", None])
+def test_update_partial_with_only_stock_is_nothing_to_update(service, stock):
+    with pytest.raises(ValidationFailed) as caught:
+        service.update("5f00000000000000000000aa", {"stock": stock}, partial=True)
+    assert "Nothing to update" in caught.value.message
+    service.store.update.assert_not_called()
+
+
+def test_update_full_replaces_with_defaults_but_never_stock(service):
     service.store.update.return_value = stored()
 
-    service.update("5f00000000000000000000aa", {"name": "Lamp", "price": "2"})
+    service.update("5f00000000000000000000aa", {"name": "Lamp", "price": "2", "stock": 0})
 
     service.store.update.assert_called_once_with(
         "5f00000000000000000000aa",
-        {"name": "Lamp", "price": Decimal("2.00"), "description": "", "stock": 0},
+        {"name": "Lamp", "price": Decimal("2.00"), "description": ""},
     )
 
 
-@pytest.mark.parametrize("data", [{}, {"id": "x", "updated_at": "y"}])
+@pytest.mark.parametrize("data", [{}, {"id": "x", "updated_at": "y"}, {"stock": 3, "created_at": "y"}])
 def test_update_partial_with_nothing_raises_without_touching_store(service, data):
     with pytest.raises(ValidationFailed):
         service.update("5f00000000000000000000aa", data, partial=True)
@@ -124,6 +141,68 @@ def test_update_full_with_missing_fields_raises_without_touching_store(service):
         service.update("5f00000000000000000000aa", {"stock": 1})
     assert set(caught.value.details) == {"name", "price"}
     service.store.update.assert_not_called()
+
+
+# adjust_stock
+
+
+@pytest.mark.parametrize("change", [1, -1, 5, -7, 1_000_000_000, -1_000_000_000])
+def test_adjust_stock_passes_the_change_to_the_store(service, change):
+    service.store.adjust_stock.return_value = stored(stock=12)
+
+    result = service.adjust_stock("5f00000000000000000000aa", {"change": change})
+
+    service.store.adjust_stock.assert_called_once_with("5f00000000000000000000aa", change)
+    assert result["stock"] == 12
+    assert result["price"] == "19.99"  # the product, dumped
+    assert result["updated_at"] == "2024-05-01T12:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {},
+        {"change": 0},
+        {"change": 1.5},
+        {"change": 5.0},
+        {"change": "5"},
+        {"change": True},
+        {"change": False},
+        {"change": None},
+        {"change": [1]},
+        {"change": 1_000_000_001},
+        {"change": -1_000_000_001},
+        {"change": 1, "reason": "recount"},
+        {"stock": 5},
+        [1],
+        None,
+        5,
+    ],
+)
+def test_adjust_stock_with_invalid_data_raises_and_never_touches_store(service, data):
+    with pytest.raises(ValidationFailed) as caught:
+        service.adjust_stock("5f00000000000000000000aa", data)
+    assert caught.value.status == 400
+    service.store.adjust_stock.assert_not_called()
+
+
+def test_adjust_stock_names_the_bad_fields(service):
+    with pytest.raises(ValidationFailed) as caught:
+        service.adjust_stock("5f00000000000000000000aa", {"change": 0, "colour": "red"})
+    assert set(caught.value.details) == {"change", "colour"}
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ProductNotFound.for_id("5f00000000000000000000aa"),
+        InsufficientStock("Cannot remove 3 units: 1 in stock.", {"products": []}),
+    ],
+)
+def test_adjust_stock_lets_store_refusals_through(service, error):
+    service.store.adjust_stock.side_effect = error
+    with pytest.raises(type(error)):
+        service.adjust_stock("5f00000000000000000000aa", {"change": -3})
 
 
 def test_list_defaults(service):

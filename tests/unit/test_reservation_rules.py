@@ -12,7 +12,7 @@ from unittest import mock
 import pytest
 from bson import ObjectId
 
-from common.errors import InsufficientStock, ReservationClosed, UnknownProduct
+from common.errors import InsufficientStock, ReservationClosed, ReservationInProgress, UnknownProduct
 from product import reservation
 from product.reservation import ReservationState
 from product.storage import ProductStore
@@ -26,6 +26,7 @@ class FakeProductStore:
     def __init__(self):
         self.products = {}  # id -> {"stock": int, "reservations": {order_id: quantity}}
         self.records = {}  # order_id -> reservation record
+        self.clock = 0.0  # seconds; leases run out when a test moves it on
 
     def create(self, fields):
         product_id = str(ObjectId())
@@ -57,10 +58,16 @@ class FakeProductStore:
         product = self.products.get(product_id)
         return None if product is None else product["stock"]
 
-    def open_reservation(self, order_id, items):
-        if order_id not in self.records:
-            self.records[order_id] = {"order_id": order_id, "items": copy.deepcopy(items), "state": "reserving"}
-        return copy.deepcopy(self.records[order_id])
+    def open_reservation(self, order_id, items, lease_seconds):
+        record = self.records.get(order_id)
+        if record is None:
+            record = self.records[order_id] = {"order_id": order_id, "items": copy.deepcopy(items),
+                                               "state": "reserving", "lease_until": self.clock + lease_seconds}
+            return {**copy.deepcopy(record), "claimed": True}
+        if record["state"] == "reserving" and record["lease_until"] < self.clock:
+            record["lease_until"] = self.clock + lease_seconds
+            return {**copy.deepcopy(record), "claimed": True}
+        return {**copy.deepcopy(record), "claimed": False}
 
     def close_reservation(self, order_id, state, shortfall=None):
         record = self.records.get(order_id)
@@ -238,8 +245,9 @@ def test_reserve_resumed_after_a_crash_takes_only_what_is_missing(store):
     lamp, desk = add_product(store, 5), add_product(store, 5)
     order_id = new_order_id()
     items = [line(lamp, 2), line(desk, 1)]
-    # A first attempt opened the record and took the lamps, then died.
-    store.open_reservation(order_id, items)
+    # A first attempt opened the record and took the lamps, then died; its
+    # lease has run out since.
+    store.open_reservation(order_id, items, -1)
     assert store.take_stock(lamp, order_id, 2)
 
     record = reservation.reserve_stock(store, order_id, items)
@@ -409,24 +417,43 @@ def test_released_after_every_take_but_before_closing_gives_back_and_raises_clos
     assert store.get_reservation(order_id)["state"] == ReservationState.RELEASED.value
 
 
-def test_duplicate_reserve_racing_to_close_keeps_the_stock_reserved(store, monkeypatch):
+def test_a_duplicate_arriving_during_a_reserve_is_told_to_retry_and_takes_nothing(store, monkeypatch):
     lamp = add_product(store, 5)
     order_id = new_order_id()
     items = [line(lamp, 2)]
     close_reservation = store.close_reservation
     duplicates = []
 
-    def close_after_a_duplicate_finished(taker, state, shortfall=None):
+    def close_after_a_duplicate_arrived(taker, state, shortfall=None):
         if not duplicates:
-            duplicates.append(None)
-            duplicates[0] = reservation.reserve_stock(store, order_id, items)  # the redelivered message
+            with pytest.raises(ReservationInProgress) as busy:
+                reservation.reserve_stock(store, order_id, items)  # the redelivered message
+            duplicates.append(busy.value)
+            assert store.available_stock(lamp) == 3
         return close_reservation(taker, state, shortfall)
 
-    monkeypatch.setattr(store, "close_reservation", close_after_a_duplicate_finished)
+    monkeypatch.setattr(store, "close_reservation", close_after_a_duplicate_arrived)
 
     record = reservation.reserve_stock(store, order_id, items)
 
-    assert duplicates[0]["state"] == record["state"] == ReservationState.RESERVED.value
-    assert store.get_reservation(order_id)["state"] == ReservationState.RESERVED.value
+    assert len(duplicates) == 1 and duplicates[0].status == 503
+    assert record["state"] == ReservationState.RESERVED.value
     assert store.available_stock(lamp) == 3
     assert held(store, lamp, order_id) == 2
+
+
+def test_a_reserve_finding_its_reservation_released_gives_back_what_an_earlier_delivery_took(store):
+    lamp = add_product(store, 5)
+    order_id = new_order_id()
+    items = [line(lamp, 2)]
+    # A first delivery opened the record; the caller gave up and released it;
+    # then the first delivery's take landed and the process died.
+    store.open_reservation(order_id, items, -1)
+    reservation.release_stock(store, order_id)
+    assert store.take_stock(lamp, order_id, 2)
+
+    with pytest.raises(ReservationClosed):
+        reservation.reserve_stock(store, order_id, items)  # the redelivered message
+
+    assert store.available_stock(lamp) == 5
+    assert held(store, lamp, order_id) is None

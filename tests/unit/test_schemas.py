@@ -8,7 +8,14 @@ from marshmallow import ValidationError
 from common.errors import ValidationFailed
 from common.schemas import PageSchema, given, load, load_changes, page_of
 from customers.schemas import CustomerQuerySchema, CustomerSchema
-from product.schemas import ProductIdsSchema, ProductQuerySchema, ProductSchema
+from product.schemas import (
+    MAX_STOCK,
+    ProductChangesSchema,
+    ProductIdsSchema,
+    ProductQuerySchema,
+    ProductSchema,
+    StockAdjustmentSchema,
+)
 
 VALID_PRODUCT = {"name": "Lamp", "price": "19.99"}
 VALID_CUSTOMER = {"name": "Ada", "email": "ada@example.com"}
@@ -123,6 +130,83 @@ def test_product_dump_gives_money_string_and_iso_dates():
         "created_at": "2024-05-01T12:30:00+00:00",
         "updated_at": "2024-05-01T12:30:00+00:00",
     }
+
+
+# ProductChangesSchema: what PUT and PATCH change (never the stock)
+
+
+def test_product_changes_load_fills_defaults_but_has_no_stock():
+    assert ProductChangesSchema().load(VALID_PRODUCT) == {
+        "name": "Lamp",
+        "price": Decimal("19.99"),
+        "description": "",
+    }
+
+
+@pytest.mark.parametrize("stock", [0, 7, -1, 1_000_000_001, 1.5, "5", True, None, {"$set": 1}])
+def test_product_changes_silently_drop_any_stock(stock):
+    assert "stock" not in ProductChangesSchema().load({**VALID_PRODUCT, "stock": stock})
+    assert ProductChangesSchema().load({"name": "Desk", "stock": stock}, partial=True) == {"name": "Desk"}
+
+
+def test_product_changes_with_only_stock_is_nothing_to_update():
+    with pytest.raises(ValidationFailed) as caught:
+        load_changes(ProductChangesSchema(), {"stock": 4}, partial=True)
+    assert caught.value.message.startswith("Nothing to update")
+
+
+def test_product_changes_drop_stock_with_the_read_only_fields():
+    data = {**VALID_PRODUCT, "id": "x", "created_at": "y", "updated_at": "z", "stock": 3}
+    assert set(ProductChangesSchema().load(data)) == {"name", "price", "description"}
+
+
+def test_product_changes_still_validate_the_other_fields():
+    assert set(errors_of(ProductChangesSchema(), {"name": "", "price": "x", "colour": "red", "stock": 1})) == {
+        "name", "price", "colour",
+    }
+
+
+def test_product_changes_dump_still_shows_the_stock():
+    assert ProductChangesSchema().dump({"name": "Lamp", "stock": 4})["stock"] == 4
+
+
+def test_product_schema_for_creation_still_takes_stock():
+    assert ProductSchema().load({**VALID_PRODUCT, "stock": 4})["stock"] == 4
+
+
+# StockAdjustmentSchema
+
+
+@pytest.mark.parametrize("change", [1, -1, 12, -12, MAX_STOCK, -MAX_STOCK])
+def test_stock_adjustment_accepts_non_zero_integers_in_range(change):
+    assert StockAdjustmentSchema().load({"change": change}) == {"change": change}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [0, MAX_STOCK + 1, -MAX_STOCK - 1, 1.5, 5.0, -2.0, "5", "-5", True, False, None, [1], {"$inc": 1}],
+)
+def test_stock_adjustment_rejects_bad_change(change):
+    assert "change" in errors_of(StockAdjustmentSchema(), {"change": change})
+
+
+def test_stock_adjustment_zero_says_it_changes_nothing():
+    assert errors_of(StockAdjustmentSchema(), {"change": 0}) == {"change": ["A change of 0 changes nothing."]}
+
+
+def test_stock_adjustment_requires_change():
+    assert errors_of(StockAdjustmentSchema(), {}) == {"change": ["Missing data for required field."]}
+
+
+@pytest.mark.parametrize("field", ["stock", "reason", "id"])
+def test_stock_adjustment_rejects_unknown_fields(field):
+    assert errors_of(StockAdjustmentSchema(), {"change": 1, field: "x"}) == {field: ["Unknown field."]}
+
+
+@pytest.mark.parametrize("body", [None, [], [{"change": 1}], 1, "change"])
+def test_stock_adjustment_load_rejects_non_object_body(body):
+    with pytest.raises(ValidationFailed):
+        load(StockAdjustmentSchema(), body)
 
 
 def test_product_ids_schema_requires_a_list():

@@ -1,0 +1,93 @@
+"""Failure modes a reviewer found, on real RabbitMQ and database: each guarantee shown concretely."""
+import eventlet
+import pytest
+import requests
+from nameko.rpc import ReplyListener
+from nameko.standalone.rpc import ClusterRpcProxy
+from nameko.testing.services import entrypoint_hook
+
+from common.errors import InsufficientStock, ServiceUnavailable
+from common.rpc import RpcClient, rpc
+from customers.service import CustomersService
+from gateway.service import GatewayService
+from orders.service import OrdersService
+from product.service import ProductService
+from support import free_port, wait_until
+
+
+class Caller:
+    name = "caller"
+    nowhere = RpcClient("nowhere")
+
+    @rpc
+    def call(self):
+        try:
+            self.nowhere.ping()
+        except ServiceUnavailable:
+            return "unavailable"
+
+
+def test_calls_to_an_unknown_service_leave_nothing_behind(container_factory, rabbit_config):
+    container = container_factory(Caller, {**rabbit_config, "RPC_TIMEOUT": 1})
+    container.start()
+    for _ in range(5):
+        with entrypoint_hook(container, "call") as call:
+            assert call() == "unavailable"
+    (listener,) = [ext for ext in container.extensions if isinstance(ext, ReplyListener)]
+    assert len(listener._reply_events) == 0
+
+
+def test_an_echoed_product_update_cannot_undo_reservations(start_services, service_config):
+    start_services(ProductService, CustomersService, OrdersService)
+    with ClusterRpcProxy(service_config) as cluster:
+        customer = cluster.customers.create({"name": "Ada", "email": "ada@example.com"})
+        lamp = cluster.product.create({"name": "Lamp", "price": "1.00", "stock": 10})
+        seen = cluster.product.get(lamp["id"])  # a back-office client reads the product ...
+
+        def order(quantity):
+            return cluster.orders.create_order(
+                {"customer_id": customer["id"], "items": [{"product_id": lamp["id"], "quantity": quantity}]})
+
+        assert order(3)["status"] == "confirmed"  # ... an order takes 3 meanwhile ...
+        saved = cluster.product.update(lamp["id"], {**seen, "description": "brighter"})  # ... it saves its edit
+        assert (saved["description"], saved["stock"]) == ("brighter", 7)
+        with pytest.raises(InsufficientStock):
+            order(10)
+        assert cluster.product.get(lamp["id"])["stock"] == 7
+
+
+def test_a_503_for_post_orders_means_no_order_was_placed(start_services, database, monkeypatch):
+    address = f"127.0.0.1:{free_port()}"
+    start_services(ProductService, CustomersService, GatewayService, RPC_TIMEOUT=1, WEB_SERVER_ADDRESS=address)
+    start_services(OrdersService, RPC_TIMEOUT=1, max_workers=1)  # orders busy: one request at a time
+    api = f"http://{address}"
+    customer = requests.post(f"{api}/customers", json={"name": "Ada", "email": "ada@example.com"}).json()
+    lamp = requests.post(f"{api}/products", json={"name": "Lamp", "price": "1.00", "stock": 10}).json()
+
+    # Each hop answers well within its own 1 s deadline.
+    started = []
+    for cls, method in ((CustomersService, "get"), (ProductService, "get_many"), (ProductService, "reserve_stock")):
+        original = getattr(cls, method)
+
+        def slow(self, *args, __original=original, **kwargs):
+            started.append(method)
+            eventlet.sleep(0.6)
+            return __original(self, *args, **kwargs)
+
+        monkeypatch.setattr(cls, method, slow)
+
+    def orders_total(status):
+        # Read from the database: the one busy orders worker cannot answer a list meanwhile.
+        return database("orders").orders.count_documents({"status": status})
+
+    body = {"customer_id": customer["id"], "items": [{"product_id": lamp["id"], "quantity": 1}]}
+    first = eventlet.spawn(requests.post, f"{api}/orders", json=body, timeout=20)
+    wait_until(lambda: started, timeout=5, message="the first order to be in progress")
+    second = requests.post(f"{api}/orders", json=body, timeout=20)
+    assert first.wait().status_code == 201
+    assert second.status_code == 503  # the client is told it failed ...
+
+    # ... so once orders has finished with it, exactly one order is confirmed.
+    wait_until(lambda: orders_total("pending") == 0, timeout=10, message="orders to settle the second order")
+    assert orders_total("confirmed") == 1
+    assert requests.get(f"{api}/products/{lamp['id']}").json()["stock"] == 9

@@ -1,0 +1,75 @@
+"""Deadlines travel with RPC calls (common/rpc.py), over the real broker."""
+import time
+
+import pytest
+from nameko.standalone.rpc import ServiceRpcProxy
+
+from common.errors import ServiceUnavailable
+from common.rpc import CallDeadline, RpcClient, rpc
+
+
+class Callee:
+    name = "callee"
+    deadline = CallDeadline()
+
+    @rpc
+    def deadline_seen(self):
+        return self.deadline
+
+    @rpc
+    def slow(self, seconds):
+        time.sleep(seconds)
+        return "done"
+
+
+class Middle:
+    name = "middle"
+    callee = RpcClient("callee")
+    deadline = CallDeadline()
+
+    @rpc
+    def relay(self):
+        return {"mine": self.deadline, "callee": self.callee.deadline_seen()}
+
+
+class Front:
+    name = "front"
+    middle = RpcClient("middle")
+    callee = RpcClient("callee")
+
+    @rpc
+    def start(self):
+        return self.middle.relay()
+
+    @rpc
+    def wait_for_slow(self, seconds):
+        return self.callee.slow(seconds)
+
+
+@pytest.fixture
+def front(container_factory, rabbit_config):
+    config = {**rabbit_config, "RPC_TIMEOUT": 2}
+    for service in (Callee, Middle, Front):
+        container_factory(service, config).start()
+    with ServiceRpcProxy("front", rabbit_config) as proxy:
+        yield proxy
+
+
+def test_a_call_carries_its_deadline_and_nested_calls_keep_the_earlier_one(front):
+    started = time.time()
+
+    seen = front.start()
+
+    assert started + 2 - 0.5 < seen["mine"] <= time.time() + 2
+    # The middle service's own call would allow 2 s from later on; its
+    # caller's deadline comes first, so that is the one passed on.
+    assert seen["callee"] == seen["mine"]
+
+
+def test_a_call_past_its_deadline_is_unavailable_quickly(front):
+    started = time.monotonic()
+
+    with pytest.raises(ServiceUnavailable):
+        front.wait_for_slow(4)
+
+    assert time.monotonic() - started < 3.5

@@ -1,0 +1,155 @@
+"""Failure modes a reviewer found by interleaving: each guarantee shown concretely.
+
+Real stores on the test database; RPC clients and the dispatcher are fakes.
+"""
+import time
+from decimal import Decimal
+from types import SimpleNamespace
+from unittest import mock
+
+import pytest
+from bson import ObjectId
+
+from common.errors import InsufficientStock, ReservationInProgress, ServiceUnavailable
+from orders.storage import OrderStore
+from orders import workflow as workflow_module
+from orders.workflow import DEADLINE_MARGIN_SECONDS, OrderWorkflow
+from product import reservation
+from product.storage import ProductStore
+from shipping.storage import ShipmentStore
+
+LAMP = "5f00000000000000000000a1"
+CATALOGUE = {LAMP: {"id": LAMP, "name": "Lamp", "price": "19.99", "stock": 10}}
+
+
+@pytest.fixture
+def products(database):
+    store = ProductStore(database("product"))
+    store.create_indexes()
+    return store
+
+
+def add_product(store, stock):
+    return store.create({"name": "Widget", "price": Decimal("1.00"), "description": "", "stock": stock})["id"]
+
+
+def line(product_id, quantity):
+    return {"product_id": product_id, "quantity": quantity}
+
+
+# product/reservation.py
+
+
+def test_a_duplicate_during_a_refused_reserve_cannot_leave_stock_held(products, monkeypatch):
+    lamp, desk = add_product(products, 5), add_product(products, 0)
+    order_id = str(ObjectId())
+    items = [line(lamp, 2), line(desk, 1)]
+    close_reservation = products.close_reservation
+    duplicate = []
+
+    def close(taker, state, shortfall=None):
+        if not duplicate:
+            products.records.update_one({"_id": ObjectId(desk)}, {"$set": {"stock": 1}})  # restock
+            with pytest.raises(ReservationInProgress):
+                reservation.reserve_stock(products, order_id, items)  # the duplicate delivery
+            duplicate.append(True)
+        return close_reservation(taker, state, shortfall)
+
+    monkeypatch.setattr(products, "close_reservation", close)
+
+    with pytest.raises(InsufficientStock):
+        reservation.reserve_stock(products, order_id, items)
+    # The refusal promises "took nothing", and it holds.
+    assert duplicate == [True]
+    assert (products.available_stock(lamp), products.available_stock(desk)) == (5, 1)
+
+
+# orders/workflow.py
+
+
+class Customers:
+    def get(self, customer_id):
+        return {"id": customer_id}
+
+
+@pytest.fixture
+def order_store(database):
+    store = OrderStore(database("orders"))
+    store.create_indexes()
+    return store
+
+
+@pytest.fixture
+def product_client():
+    client = mock.Mock(spec=["get_many", "reserve_stock", "release_stock"])
+    client.get_many.side_effect = lambda ids: [CATALOGUE[i] for i in ids if i in CATALOGUE]
+    client.reserve_stock.return_value = {"state": "reserved"}
+    client.release_stock.return_value = {"state": "released"}
+    return client
+
+
+def test_a_confirmed_order_is_not_reported_as_unavailable(order_store, product_client, monkeypatch):
+    sent = []
+    workflow = OrderWorkflow(order_store, Customers(), product_client, lambda t, p: sent.append(t))
+    # The order is confirmed and announced, then noting the event as sent fails.
+    monkeypatch.setattr(order_store, "event_dispatched", mock.Mock(
+        side_effect=ServiceUnavailable("The orders database is unavailable.")))
+
+    order = workflow.place({"customer_id": "c-1", "items": [line(LAMP, 1)]})
+
+    assert (order["status"], sent) == ("confirmed", ["order_created"])
+    (stored,) = order_store.records.find({})
+    assert len(stored["outbox"]) == 1  # the sweeper will send it again; consumers apply it once
+
+
+# shipping/storage.py
+
+
+def test_shipment_is_found_by_any_spelling_of_the_order_id(database):
+    shipments = ShipmentStore(database("shipping"))
+    order_id = str(ObjectId())
+    shipments.open(order_id, "c-1")
+    assert shipments.get(order_id.upper())["order_id"] == order_id
+
+
+def test_an_order_reserved_too_late_for_its_caller_is_rejected_and_released(
+        order_store, product_client, monkeypatch):
+    sent = []
+    workflow = OrderWorkflow(order_store, Customers(), product_client, lambda t, p: sent.append(t))
+    clock = [1000.0]
+    monkeypatch.setattr(workflow_module, "time", SimpleNamespace(time=lambda: clock[0]))
+    deadline = clock[0] + 5
+
+    def slow_reserve(order_id, items):
+        # The reservation succeeds, but leaves less than the margin to confirm and reply.
+        clock[0] = deadline - DEADLINE_MARGIN_SECONDS / 2
+        return {"state": "reserved"}
+
+    product_client.reserve_stock.side_effect = slow_reserve
+
+    with pytest.raises(ServiceUnavailable):
+        workflow.place({"customer_id": "c-1", "items": [line(LAMP, 1)]}, deadline)
+
+    (stored,) = order_store.records.find({})
+    assert stored["status"] == "rejected"
+    product_client.reserve_stock.assert_called_once()
+    product_client.release_stock.assert_called_once_with(str(stored["_id"]))
+    assert sent == []
+
+
+def test_a_request_arriving_after_its_caller_gave_up_stores_nothing(order_store, product_client):
+    workflow = OrderWorkflow(order_store, Customers(), product_client, lambda t, p: None)
+
+    with pytest.raises(ServiceUnavailable):
+        workflow.place({"customer_id": "c-1", "items": [line(LAMP, 1)]}, time.time() - 1)
+
+    assert order_store.records.count_documents({}) == 0
+    product_client.reserve_stock.assert_not_called()
+
+
+def test_an_order_in_time_is_confirmed(order_store, product_client):
+    workflow = OrderWorkflow(order_store, Customers(), product_client, lambda t, p: None)
+
+    order = workflow.place({"customer_id": "c-1", "items": [line(LAMP, 1)]}, time.time() + 30)
+
+    assert order["status"] == "confirmed"
