@@ -421,6 +421,16 @@ class TestStockAdjustment:
         assert details == {"products": [{"product_id": product["id"], "requested": -change, "available": stock}]}
         assert get_product(http, product["id"]) == product
 
+    @pytest.mark.parametrize("stock, change", [(1_000_000_000, 1), (1, 1_000_000_000)])
+    def test_adding_beyond_the_maximum_stock_is_409_and_changes_nothing(self, http, stock, change):
+        product = create_product(http, stock=stock)
+
+        details = assert_error(adjust(http, product["id"], change), 409, "STOCK_LIMIT_EXCEEDED")
+
+        assert details == {"product_id": product["id"], "change": change, "available": stock,
+                           "maximum": 1_000_000_000}
+        assert get_product(http, product["id"]) == product
+
     @pytest.mark.parametrize("product_id", [OTHER_ID, NOT_AN_ID])
     @pytest.mark.parametrize("change", [1, -1])
     def test_an_unknown_id_is_404_and_creates_nothing(self, http, product_id, change):

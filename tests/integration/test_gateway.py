@@ -432,6 +432,18 @@ def test_the_largest_changes_are_accepted(api):
     assert adjust(api, product, -1_000_000_000).json()["stock"] == 0
 
 
+def test_adding_beyond_the_maximum_stock_is_409_and_changes_nothing(api, stored):
+    product = new_product(api, stock=999_999_998)
+    before = stored("product")
+
+    body = assert_error(adjust(api, product, 3), 409, "STOCK_LIMIT_EXCEEDED")
+
+    assert body["details"] == {"product_id": product["id"], "change": 3, "available": 999_999_998,
+                               "maximum": 1_000_000_000}
+    assert stored("product") == before
+    assert adjust(api, product, 2).json()["stock"] == 1_000_000_000  # up to the maximum is fine
+
+
 @pytest.fixture
 def order_api(start_stack, port):
     start_stack(ProductService, CustomersService, OrdersService)

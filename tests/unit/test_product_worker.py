@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 from nameko.testing.services import worker_factory
 
-from common.errors import InsufficientStock, ProductNotFound, ValidationFailed
+from common.errors import InsufficientStock, ProductNotFound, StockLimitExceeded, ValidationFailed
 from product.service import ProductService
 
 MOMENT = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.timezone.utc)
@@ -197,6 +197,7 @@ def test_adjust_stock_names_the_bad_fields(service):
     [
         ProductNotFound.for_id("5f00000000000000000000aa"),
         InsufficientStock("Cannot remove 3 units: 1 in stock.", {"products": []}),
+        StockLimitExceeded("Adding 3 units would exceed the maximum stock.", {"maximum": 1}),
     ],
 )
 def test_adjust_stock_lets_store_refusals_through(service, error):

@@ -11,7 +11,7 @@ import pytest
 from bson import ObjectId
 from nameko.testing.services import worker_factory
 
-from common.errors import InsufficientStock, ProductNotFound, ServiceError, ValidationFailed
+from common.errors import InsufficientStock, ProductNotFound, StockLimitExceeded, ValidationFailed
 from product.schemas import MAX_STOCK
 from product.service import ProductService
 from product.storage import ProductStore
@@ -170,15 +170,24 @@ def test_concurrent_adjustments_and_reservations_all_apply(store):
     assert stored_stock(store, lamp["id"]) == 100 - 10 + 30
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: adjust_stock does not cap the result at MAX_STOCK: a product "
-                                       "can reach a stock above the documented maximum of 1000000000")
-def test_adding_beyond_the_maximum_stock_is_refused_and_changes_nothing(store):
-    lamp = add(store, MAX_STOCK)
+@pytest.mark.parametrize("stock, change", [(MAX_STOCK, 1), (1, MAX_STOCK), (MAX_STOCK - 5, 6)])
+def test_adding_beyond_the_maximum_stock_is_refused_and_changes_nothing(store, stock, change):
+    lamp = add(store, stock)
+    before = store.records.find_one({"_id": ObjectId(lamp["id"])})
 
-    with pytest.raises(ServiceError):
-        store.adjust_stock(lamp["id"], 1)
+    with pytest.raises(StockLimitExceeded) as refused:
+        store.adjust_stock(lamp["id"], change)
 
-    assert stored_stock(store, lamp["id"]) == MAX_STOCK
+    assert refused.value.status == 409
+    assert refused.value.details == {
+        "product_id": lamp["id"], "change": change, "available": stock, "maximum": MAX_STOCK,
+    }
+    assert store.records.find_one({"_id": ObjectId(lamp["id"])}) == before
+
+
+def test_adding_up_to_exactly_the_maximum_stock_is_fine(store):
+    lamp = add(store, MAX_STOCK - 5)
+    assert store.adjust_stock(lamp["id"], 5)["stock"] == MAX_STOCK
 
 
 # ProductService.adjust_stock over the real store
