@@ -105,3 +105,23 @@ def start_services(container_factory, service_config, db_prefix):
         return containers
 
     return start
+
+
+@pytest.fixture
+def product_store(database):
+    """The product service's store on this test's database, indexes created."""
+    from product.storage import ProductStore
+
+    store = ProductStore(database("product"))
+    store.create_indexes()
+    return store
+
+
+@pytest.fixture
+def order_store(database):
+    """The orders service's store on this test's database, indexes created."""
+    from orders.storage import OrderStore
+
+    store = OrderStore(database("orders"))
+    store.create_indexes()
+    return store

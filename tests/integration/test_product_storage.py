@@ -12,9 +12,7 @@ MISSING_ID = "5f0000000000000000000000"
 
 
 @pytest.fixture
-def store(database):
-    product_store = ProductStore(database("product"))
-    product_store.create_indexes()
+def store(product_store):
     return product_store
 
 

@@ -11,11 +11,9 @@ import pytest
 from bson import ObjectId
 
 from common.errors import InsufficientStock, ReservationInProgress, ServiceUnavailable
-from orders.storage import OrderStore
 from orders import workflow as workflow_module
 from orders.workflow import DEADLINE_MARGIN_SECONDS, OrderWorkflow
 from product import reservation
-from product.storage import ProductStore
 from shipping.storage import ShipmentStore
 
 LAMP = "5f00000000000000000000a1"
@@ -23,10 +21,8 @@ CATALOGUE = {LAMP: {"id": LAMP, "name": "Lamp", "price": "19.99", "stock": 10}}
 
 
 @pytest.fixture
-def products(database):
-    store = ProductStore(database("product"))
-    store.create_indexes()
-    return store
+def products(product_store):
+    return product_store
 
 
 def add_product(store, stock):
@@ -70,13 +66,6 @@ def test_a_duplicate_during_a_refused_reserve_cannot_leave_stock_held(products, 
 class Customers:
     def get(self, customer_id):
         return {"id": customer_id}
-
-
-@pytest.fixture
-def order_store(database):
-    store = OrderStore(database("orders"))
-    store.create_indexes()
-    return store
 
 
 @pytest.fixture

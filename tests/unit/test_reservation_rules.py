@@ -15,7 +15,6 @@ from bson import ObjectId
 from common.errors import InsufficientStock, ReservationClosed, ReservationInProgress, UnknownProduct
 from product import reservation
 from product.reservation import ReservationState
-from product.storage import ProductStore
 
 MISSING_PRODUCT = "5f0000000000000000000000"
 
@@ -105,9 +104,7 @@ def real_held(store, product_id, order_id):
 def store(request):
     if request.param == "fake":
         return FakeProductStore()
-    product_store = ProductStore(request.getfixturevalue("database")("product"))
-    product_store.create_indexes()
-    return product_store
+    return request.getfixturevalue("product_store")
 
 
 def held(store, product_id, order_id):

@@ -14,15 +14,12 @@ from nameko.testing.services import worker_factory
 from common.errors import InsufficientStock, ProductNotFound, StockLimitExceeded, ValidationFailed
 from product.schemas import MAX_STOCK
 from product.service import ProductService
-from product.storage import ProductStore
 
 MISSING_ID = "5f0000000000000000000000"
 
 
 @pytest.fixture
-def store(database):
-    product_store = ProductStore(database("product"))
-    product_store.create_indexes()
+def store(product_store):
     return product_store
 
 
