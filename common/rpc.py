@@ -18,7 +18,7 @@ from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
-from nameko.rpc import MethodProxy, Rpc, RpcProxy, ServiceProxy
+from nameko.rpc import MethodProxy, Rpc, RpcProxy
 from nameko.rpc import rpc as nameko_rpc
 
 from common.errors import ServiceError, ServiceUnavailable
@@ -57,76 +57,103 @@ class RpcClient(RpcProxy):
     ``hops``: for methods that make RPC calls of their own in turn, how many,
     each with its own RPC_TIMEOUT: the caller waits that many times as long,
     so it does not give up on work that is still within its time.
+    ``cleanup``: methods that clean up after work that was given up (a
+    release): they get their own full RPC_TIMEOUT, never the deadline of the
+    call they run in, which may be about to pass or already past.
     """
 
-    def __init__(self, target_service, hops=None, **options):
+    def __init__(self, target_service, hops=None, cleanup=(), **options):
         super().__init__(target_service, **options)
         self.hops = hops or {}
+        self.cleanup = frozenset(cleanup)
 
     def get_dependency(self, worker_ctx):
         timeout = float(self.container.config.get("RPC_TIMEOUT", DEFAULT_RPC_TIMEOUT))
-        return _ServiceClient(
-            worker_ctx, self.target_service, self.rpc_reply_listener,
-            timeout=timeout, hops=self.hops, **self.options,
-        )
+        return _ServiceClient(self, worker_ctx, timeout)
 
 
-class _ServiceClient(ServiceProxy):
-    def __init__(self, worker_ctx, service_name, reply_listener, timeout, hops, **options):
-        super().__init__(worker_ctx, service_name, reply_listener, **options)
-        self.timeout = timeout
-        self.hops = hops
+class _ServiceClient:
+    def __init__(self, provider, worker_ctx, timeout):
+        self._provider = provider
+        self._worker_ctx = worker_ctx
+        self._timeout = timeout
 
-    def __getattr__(self, name):
+    def __getattr__(self, method_name):
+        provider = self._provider
         return _MethodClient(
-            self.worker_ctx, self.service_name, name, self.reply_listener,
-            timeout=self.timeout * self.hops.get(name, 1), **self.options,
+            self._worker_ctx, provider.target_service, method_name, provider.rpc_reply_listener,
+            timeout=self._timeout * provider.hops.get(method_name, 1),
+            inherits_deadline=method_name not in provider.cleanup,
+            options=provider.options,
         )
 
 
-class _MethodClient(MethodProxy):
-    def __init__(self, worker_ctx, service_name, method_name, reply_listener, timeout, **options):
-        self.calls = _CallRecorder(reply_listener)
-        super().__init__(worker_ctx, service_name, method_name, self.calls, **options)
+class _MethodClient:
+    """``client.method(*args)``: one call with a deadline; every call is a separate _Call."""
+
+    def __init__(self, worker_ctx, service_name, method_name, reply_listener, timeout,
+                 inherits_deadline, options):
+        self.worker_ctx = worker_ctx
+        self.service_name = service_name
+        self.method_name = method_name
+        self.reply_listener = reply_listener
         self.timeout = timeout
+        self.inherits_deadline = inherits_deadline
+        self.options = options
 
     def with_timeout(self, seconds):
         """The same method with a shorter deadline (the health check uses it)."""
         self.timeout = seconds
         return self
 
+    def __call__(self, *args, **kwargs):
+        deadline = time.time() + self.timeout
+        inherited = inherited_deadline(self.worker_ctx) if self.inherits_deadline else None
+        if inherited is not None:
+            deadline = min(deadline, inherited)
+        call = _Call(self.worker_ctx, self.service_name, self.method_name,
+                     _CallRecorder(self.reply_listener), deadline, **self.options)
+        return call.run(args, kwargs)
+
+    def call_async(self, *args, **kwargs):
+        raise NotImplementedError("RpcClient calls are synchronous: each waits for its deadline.")
+
+
+class _Call(MethodProxy):
+    """One call: published with the deadline in its headers, awaited until the deadline."""
+
+    def __init__(self, worker_ctx, service_name, method_name, recorder, deadline, **options):
+        super().__init__(worker_ctx, service_name, method_name, recorder, **options)
+        self.recorder = recorder
+        self.deadline = deadline
+
     def get_message_headers(self, worker_ctx):
         headers = super().get_message_headers(worker_ctx)
         headers[self._get_header_name(DEADLINE)] = self.deadline
         return headers
 
-    def __call__(self, *args, **kwargs):
-        self.deadline = time.time() + self.timeout
-        inherited = inherited_deadline(self.worker_ctx)
-        if inherited is not None:
-            self.deadline = min(self.deadline, inherited)
+    def run(self, args, kwargs):
         remaining = max(self.deadline - time.time(), 0.001)
         self.publisher.expiration = remaining
         unavailable = ServiceUnavailable(f"The {self.service_name} service is unavailable.")
-        try:
-            reply = self._call(*args, **kwargs)
-        except (UnknownService, KombuError, AMQPError, OSError):
-            self.calls.forget()
-            raise unavailable from None
+        # One timer for publishing and waiting: a slow broker counts against the deadline too.
         timeout = eventlet.Timeout(remaining)
         try:
-            return reply.result()
+            return self._call(*args, **kwargs).result()
+        except (UnknownService, KombuError, AMQPError, OSError):
+            self.recorder.forget()
+            raise unavailable from None
         except eventlet.Timeout as exc:
             if exc is not timeout:
                 raise
-            self.calls.forget()
+            self.recorder.forget()
             raise unavailable from None
         finally:
             timeout.cancel()
 
 
 class _CallRecorder:
-    """The shared reply listener, remembering the call this method client made.
+    """The shared reply listener, remembering the one call made through it.
 
     The listener keeps an event per outstanding call until its reply arrives;
     a call that failed or expired never gets one, so its event is dropped.

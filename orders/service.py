@@ -6,6 +6,7 @@ from nameko.timer import timer
 # Imported as a module: `nameko run <module>` would take a HealthCheck in the
 # module's namespace for a service of its own.
 from common import health
+from common.after_reply import AfterReply
 from common.observability import WorkerLogging
 from common.rpc import CallDeadline, RpcClient, rpc
 from common.schemas import given, load, page_of
@@ -26,14 +27,15 @@ class OrdersService(health.HealthCheck):
 
     store = Storage(OrderStore)
     customers = RpcClient("customers")
-    product = RpcClient("product")
+    product = RpcClient("product", cleanup={"release_stock"})
     dispatch = EventDispatcher()
     config = Config()
     deadline = CallDeadline()
+    after_reply = AfterReply()
 
     @property
     def workflow(self):
-        return OrderWorkflow(self.store, self.customers, self.product, self.dispatch)
+        return OrderWorkflow(self.store, self.customers, self.product, self.dispatch, self.after_reply)
 
     @rpc
     def create_order(self, data):

@@ -91,7 +91,9 @@ class OrderStore(RecordStore):
         return self._batch({"outbox.at": {"$lt": _before(older_than)}})
 
     def _batch(self, query):
-        return [from_document(d) for d in self.records.find(query).limit(SWEEP_BATCH)]
+        # Oldest first: every order gets its turn.
+        cursor = self.records.find(query).sort([("updated_at", ASCENDING), ("_id", ASCENDING)])
+        return [from_document(d) for d in cursor.limit(SWEEP_BATCH)]
 
 
 def outbox_event(event_type, payload, moment):

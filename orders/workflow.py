@@ -36,11 +36,16 @@ order_payload = OrderSchema()
 
 
 class OrderWorkflow:
-    def __init__(self, store, customers, product, dispatch):
+    """``defer(function, *args)`` runs the dispatching of events; the service passes one
+    that waits until the reply is sent, so a slow broker cannot make a confirmation
+    late. By default it runs at once."""
+
+    def __init__(self, store, customers, product, dispatch, defer=None):
         self.store = store
         self.customers = customers
         self.product = product
         self.dispatch = dispatch
+        self.defer = defer or (lambda function, *args: function(*args))
 
     def place(self, request, deadline=None):
         """Create an order from a validated request: confirmed, or refused with an error.
@@ -104,7 +109,7 @@ class OrderWorkflow:
             log.warning("rejecting order %s, pending for over %s s", order["id"], pending_timeout)
             self._change(order, OrderStatus.REJECTED)
         for order in self.store.overdue_releases(retry_after):
-            if not self._release(order):
+            if isinstance(self._release(order), ServiceUnavailable):
                 break  # the product service is away: the rest waits for the next sweep
         for order in self.store.undelivered_events(retry_after):
             self._deliver(order)
@@ -123,22 +128,22 @@ class OrderWorkflow:
         if changed is not None:
             if release_due:
                 self._release(changed)
-            self._deliver(changed)
+            self.defer(self._deliver, changed)
         return changed
 
     # After a status change is saved, its follow-ups (the release, the events)
     # never fail the call: the change stands, and the sweeper finishes them.
 
     def _release(self, order):
-        """Release the order's stock and note it; False if that has to wait for the sweeper."""
+        """Release the order's stock and note it; the failure, if the sweeper has to retry."""
         try:
             self.product.release_stock(order["id"])
             self.store.release_done(order["id"])
-        except Exception:
+        except Exception as failure:
             log.warning("releasing the stock of order %s failed; the sweeper retries", order["id"],
                         exc_info=True)
-            return False
-        return True
+            return failure
+        return None
 
     def _deliver(self, order):
         for event in order.get("outbox", []):

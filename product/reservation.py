@@ -16,7 +16,9 @@ The rules, in plain Python over the store's atomic single-document updates:
   a lease, and a duplicate arriving while the lease runs is told to retry
   (ReservationInProgress). The per-order holdings cannot tell two calls for
   the same order apart, so two at once could give back each other's stock.
-  A lease left by a crash runs out, and the next call resumes the work.
+  A lease left by a crash runs out, and the next call resumes the work; the
+  record is closed only under the lease's id, so a call that stalled past
+  its lease can no longer settle the reservation or give anything back.
 """
 from enum import Enum
 
@@ -41,23 +43,14 @@ def reserve_stock(store, order_id, items):
     repeated call returns (or refuses) as the first one did.
     """
     record = store.open_reservation(order_id, items, LEASE_SECONDS)
-    claimed = record.pop("claimed")
+    lease = record.pop("lease")
     state = ReservationState(record["state"])
-    if state is ReservationState.RELEASED:
-        # A first delivery may have taken stock before it crashed; the
-        # release could have run before that take landed.
-        _give_back(store, order_id, record["items"])
-        raise ReservationClosed(
-            f"The reservation for order {order_id} was already released.", {"order_id": order_id}
-        )
-    if state is ReservationState.RESERVED:
-        return record
-    if state is ReservationState.FAILED:
-        raise _refusal(record["shortfall"])
-    if not claimed:
+    if state is ReservationState.RESERVING and lease is None:
         raise ReservationInProgress(
             f"Stock for order {order_id} is being reserved by another call.", {"order_id": order_id}
         )
+    if state is not ReservationState.RESERVING:
+        return _settled(store, record)
 
     # Try every item (not just up to the first failure) so that a refusal
     # names every product that is short.
@@ -66,22 +59,36 @@ def reserve_stock(store, order_id, items):
         for item in record["items"]
         if not store.take_stock(item["product_id"], order_id, item["quantity"])
     ]
+    # Closing first, under this call's lease: once closed, no other call can
+    # be working on the order, so giving back cannot undo someone else's take.
     if shortfall:
+        if not store.close_reservation(order_id, lease, ReservationState.FAILED, shortfall=shortfall):
+            return _settled(store, store.get_reservation(order_id))
         _give_back(store, order_id, record["items"])
-        store.close_reservation(order_id, ReservationState.FAILED, shortfall=shortfall)
         raise _refusal(shortfall)
-    if not store.close_reservation(order_id, ReservationState.RESERVED):
-        current = store.get_reservation(order_id)
-        if current["state"] == ReservationState.RESERVED.value:
-            # A duplicate call for this order closed it first; the stock is
-            # rightly held, once (each product's take is per order).
-            return current
-        # Released while we were taking stock: what we took goes back.
+    if not store.close_reservation(order_id, lease, ReservationState.RESERVED):
+        return _settled(store, store.get_reservation(order_id))
+    return store.get_reservation(order_id)
+
+
+def _settled(store, record):
+    """The outcome of a reservation another call (or a release) has settled."""
+    order_id = record["order_id"]
+    state = ReservationState(record["state"])
+    if state is ReservationState.RESERVED:
+        return record
+    if state is ReservationState.FAILED:
+        raise _refusal(record["shortfall"])
+    if state is ReservationState.RELEASED:
+        # An earlier delivery may have taken stock before it crashed, and the
+        # release run before that take landed: nothing may stay held.
         _give_back(store, order_id, record["items"])
         raise ReservationClosed(
-            f"The reservation for order {order_id} was released meanwhile.", {"order_id": order_id}
+            f"The reservation for order {order_id} was released.", {"order_id": order_id}
         )
-    return store.get_reservation(order_id)
+    raise ReservationInProgress(
+        f"Stock for order {order_id} is being reserved by another call.", {"order_id": order_id}
+    )
 
 
 def release_stock(store, order_id):

@@ -1,5 +1,6 @@
 """The product service's MongoDB queries, behind plain methods."""
 import datetime
+import uuid
 
 from bson import Decimal128
 from pymongo import ReturnDocument
@@ -89,35 +90,41 @@ class ProductStore(RecordStore):
         return None if document is None else document["stock"]
 
     def open_reservation(self, order_id, items, lease_seconds):
-        """The order's reservation record; ``claimed`` if this call may work on it.
+        """The order's reservation record; with a ``lease`` if this call may work on it.
 
-        A new record is created reserving, with a lease for this call; an
-        existing one still reserving is claimed only once its lease ran out.
+        A new record is created reserving, leased to this call; an existing
+        one still reserving is leased to this call only once its lease ran
+        out. ``lease`` is None when another call holds it.
         """
         moment = now()
-        lease_until = moment + datetime.timedelta(seconds=lease_seconds)
-        record = {"_id": order_id, "items": items, "state": "reserving", "lease_until": lease_until,
+        lease = {"id": uuid.uuid4().hex, "until": moment + datetime.timedelta(seconds=lease_seconds)}
+        record = {"_id": order_id, "items": items, "state": "reserving", "lease": lease,
                   "created_at": moment, "updated_at": moment}
         try:
             self.reservations.insert_one(record)
-            return {**_reservation(record), "claimed": True}
+            return {**_reservation(record), "lease": lease}
         except DuplicateKeyError:
             pass
         claimed = self.reservations.find_one_and_update(
-            {"_id": order_id, "state": "reserving", "lease_until": {"$lt": moment}},
-            {"$set": {"lease_until": lease_until, "updated_at": moment}},
+            {"_id": order_id, "state": "reserving", "lease.until": {"$lt": moment}},
+            {"$set": {"lease": lease, "updated_at": moment}},
             return_document=ReturnDocument.AFTER,
         )
         if claimed is not None:
-            return {**_reservation(claimed), "claimed": True}
-        return {**self.get_reservation(order_id), "claimed": False}
+            return {**_reservation(claimed), "lease": lease}
+        return {**self.get_reservation(order_id), "lease": None}
 
-    def close_reservation(self, order_id, state, shortfall=None):
-        """Move a reserving reservation to ``state``; False if it was no longer reserving."""
+    def close_reservation(self, order_id, lease, state, shortfall=None):
+        """Move a reserving reservation this call holds the lease of to ``state``.
+
+        False if it was no longer reserving, or another call took the lease over.
+        """
         changes = {"state": state.value, "updated_at": now()}
         if shortfall is not None:
             changes["shortfall"] = shortfall
-        result = self.reservations.update_one({"_id": order_id, "state": "reserving"}, {"$set": changes})
+        result = self.reservations.update_one(
+            {"_id": order_id, "state": "reserving", "lease.id": lease["id"]}, {"$set": changes}
+        )
         return result.modified_count == 1
 
     def release_reservation(self, order_id):
@@ -144,6 +151,7 @@ class ProductStore(RecordStore):
 
 
 def _reservation(record):
+    """A reservation record as the rules see it; the lease is the store's own bookkeeping."""
     if record is None:
         return None
-    return {"order_id": record["_id"], **{k: v for k, v in record.items() if k != "_id"}}
+    return {"order_id": record["_id"], **{k: v for k, v in record.items() if k not in ("_id", "lease")}}

@@ -82,6 +82,7 @@ class Stack:
                 self._spawn(name, [str(BIN / "nameko"), "run", "--config", str(CONFIG), module], env)
             self._wait_until_healthy()
         except BaseException:
+            _shield_from_interrupts()
             self.stop()
             raise
 
@@ -276,6 +277,7 @@ def run(stack):
     except KeyboardInterrupt:
         pass
     finally:
+        _shield_from_interrupts()
         print("stopping...", flush=True)
         stack.stop()
     return 0
@@ -283,6 +285,13 @@ def run(stack):
 
 def _interrupt(signum, frame):
     raise KeyboardInterrupt
+
+
+def _shield_from_interrupts():
+    # Once stopping, a second Ctrl-C or SIGTERM must not cut it short and
+    # leave services running.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def main(argv):

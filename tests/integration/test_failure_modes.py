@@ -1,9 +1,11 @@
 """Failure modes a reviewer found, on real RabbitMQ and database: each guarantee shown concretely."""
+import time
+
 import eventlet
 import pytest
 import requests
 from nameko.rpc import ReplyListener
-from nameko.standalone.rpc import ClusterRpcProxy
+from nameko.standalone.rpc import ClusterRpcProxy, ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
 
 from common.errors import InsufficientStock, ServiceUnavailable
@@ -91,3 +93,37 @@ def test_a_503_for_post_orders_means_no_order_was_placed(start_services, databas
     wait_until(lambda: orders_total("pending") == 0, timeout=10, message="orders to settle the second order")
     assert orders_total("confirmed") == 1
     assert requests.get(f"{api}/products/{lamp['id']}").json()["stock"] == 9
+
+
+def test_stock_taken_by_a_reserve_that_outlived_its_deadline_is_released_promptly(
+        start_services, service_config, monkeypatch, database):
+    # The sweeper is kept out of the way: this is about the in-line release.
+    start_services(CustomersService, OrdersService, SWEEP_RETRY_AFTER=600)
+    start_services(ProductService, max_workers=1)  # product busy: one request at a time
+    with ServiceRpcProxy("customers", service_config) as customers, \
+            ServiceRpcProxy("product", service_config) as product:
+        customer = customers.create({"name": "Ada", "email": "ada@example.com"})
+        lamp = product.create({"name": "Lamp", "price": "1.00", "stock": 10})
+
+    original = ProductService.reserve_stock
+
+    def slow_reserve(self, *args, **kwargs):
+        eventlet.sleep(2)  # busy: answers after the caller's deadline
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(ProductService, "reserve_stock", slow_reserve)
+
+    deadline = time.time() + 1.5  # as the gateway would send it
+    with ServiceRpcProxy("orders", service_config, context_data={"deadline": deadline}) as orders:
+        with pytest.raises(ServiceUnavailable):
+            orders.create_order(
+                {"customer_id": customer["id"], "items": [{"product_id": lamp["id"], "quantity": 1}]})
+
+    (order,) = database("orders").orders.find({})
+    assert order["status"] == "rejected"
+    # The slow reserve lands after the give-up; its stock comes back at once
+    # (the release did not inherit the passed deadline), not at the next sweep.
+    wait_until(lambda: database("product").reservations.find_one({"state": "released"}), timeout=5,
+               message="the release to run after the late reserve")
+    wait_until(lambda: database("product").products.find_one({})["stock"] == 10, timeout=5,
+               message="the rejected order's stock to come back")

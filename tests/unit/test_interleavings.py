@@ -2,6 +2,7 @@
 
 Real stores on the test database; RPC clients and the dispatcher are fakes.
 """
+import datetime
 import time
 from decimal import Decimal
 from types import SimpleNamespace
@@ -43,13 +44,13 @@ def test_a_duplicate_during_a_refused_reserve_cannot_leave_stock_held(products, 
     close_reservation = products.close_reservation
     duplicate = []
 
-    def close(taker, state, shortfall=None):
+    def close(taker, lease, state, shortfall=None):
         if not duplicate:
             products.records.update_one({"_id": ObjectId(desk)}, {"$set": {"stock": 1}})  # restock
             with pytest.raises(ReservationInProgress):
                 reservation.reserve_stock(products, order_id, items)  # the duplicate delivery
             duplicate.append(True)
-        return close_reservation(taker, state, shortfall)
+        return close_reservation(taker, lease, state, shortfall)
 
     monkeypatch.setattr(products, "close_reservation", close)
 
@@ -142,3 +143,77 @@ def test_an_order_in_time_is_confirmed(order_store, product_client):
     order = workflow.place({"customer_id": "c-1", "items": [line(LAMP, 1)]}, time.time() + 30)
 
     assert order["status"] == "confirmed"
+
+
+def test_a_call_whose_lease_ran_out_cannot_undo_the_call_that_took_it_over(product_store, monkeypatch):
+    store = product_store
+    lamp, desk = add_product(store, 5), add_product(store, 0)
+    order_id = str(ObjectId())
+    items = [{"product_id": lamp, "quantity": 2}, {"product_id": desk, "quantity": 1}]
+    # The first call stalls past its lease (LEASE_SECONDS = 60 in production; here it has
+    # already run out by the time anyone else looks).
+    monkeypatch.setattr(reservation, "LEASE_SECONDS", -1)
+    available_stock = store.available_stock
+    second = []
+
+    def stalled_then_takeover(product_id):
+        # The first call found the desk short; while it is away, the desk is restocked and
+        # the broker redelivers the request, which claims the expired lease.
+        if not second:
+            store.records.update_one({"_id": ObjectId(desk)}, {"$set": {"stock": 1}})
+            second.append(reservation.reserve_stock(store, order_id, items))
+        return available_stock(product_id)
+
+    monkeypatch.setattr(store, "available_stock", stalled_then_takeover)
+
+    first = reservation.reserve_stock(store, order_id, items)
+
+    # The stalled call finds the reservation settled by the takeover and says so,
+    # instead of giving back what the takeover took.
+    assert second[0]["state"] == first["state"] == "reserved"
+    assert store.get_reservation(order_id)["state"] == "reserved"
+    assert (available_stock(lamp), available_stock(desk)) == (3, 0)
+
+
+def test_a_confirmation_is_answered_before_the_event_is_dispatched(order_store, product_client, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(workflow_module, "time", SimpleNamespace(time=lambda: clock[0]))
+    deadline = clock[0] + 2  # enough left to confirm: more than the 0.5 s margin
+    sent, deferred = [], []
+
+    def slow_broker(event_type, payload):
+        clock[0] += 3  # publishing the event takes a while (reconnect, retries, flow control)
+        sent.append(event_type)
+
+    workflow = OrderWorkflow(order_store, Customers(), product_client, slow_broker,
+                             defer=lambda function, *args: deferred.append((function, args)))
+
+    order = workflow.place({"customer_id": "c-1", "items": [{"product_id": LAMP, "quantity": 1}]}, deadline)
+
+    # The answer is ready within the deadline; the event goes out after it.
+    assert order["status"] == "confirmed" and clock[0] <= deadline and sent == []
+    for function, args in deferred:
+        function(*args)
+    assert sent == ["order_created"]
+    assert order_store.records.find_one({})["outbox"] == []
+
+
+def test_one_order_whose_release_keeps_failing_does_not_block_the_others(order_store, product_client):
+    first = order_store.create_pending("c-1", [], Decimal("0"))["id"]
+    second = order_store.create_pending("c-1", [], Decimal("0"))["id"]
+    long_ago = datetime.datetime(2000, 1, 1)
+    order_store.records.update_many({}, {"$set": {"status": "rejected", "release_due": True,
+                                                  "updated_at": long_ago}})
+    def release_stock(order_id):
+        if order_id == first:
+            raise RuntimeError("unexpected error for this order")  # a RemoteError, over RPC
+        return {"state": "released"}
+
+    product_client.release_stock.side_effect = release_stock
+    workflow = OrderWorkflow(order_store, Customers(), product_client, lambda t, p: None)
+
+    for _ in range(3):
+        workflow.sweep(pending_timeout=3600, retry_after=0)
+
+    released = [call.args[0] for call in product_client.release_stock.call_args_list]
+    assert second in released, f"only {released} attempted"

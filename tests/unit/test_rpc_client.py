@@ -1,0 +1,80 @@
+"""common/rpc.py's method clients, with the broker replaced where the test says so."""
+import time
+from types import SimpleNamespace
+from unittest import mock
+
+import eventlet
+import pytest
+from nameko.amqp.publish import Publisher
+from nameko.rpc import ReplyListener
+
+from common.errors import ServiceUnavailable
+from common.rpc import _MethodClient
+
+
+def method_client(timeout):
+    container = SimpleNamespace(config={"AMQP_URI": "memory://", "RPC_TIMEOUT": timeout}, service_name="caller")
+    worker_ctx = SimpleNamespace(container=container, data={}, entrypoint=None)
+    worker_ctx.context_data = worker_ctx.data
+    listener = ReplyListener()
+    listener.routing_key = "replies"
+    client = _MethodClient(worker_ctx, "callee", "method", listener, timeout=timeout,
+                           inherits_deadline=True, options={})
+    return client, listener
+
+
+def test_a_call_gives_up_at_its_deadline_even_when_publishing_is_slow(monkeypatch):
+    client, listener = method_client(timeout=1.0)
+    monkeypatch.setattr(Publisher, "publish", lambda *args, **kwargs: eventlet.sleep(0.8))
+    started = time.monotonic()
+
+    with pytest.raises(ServiceUnavailable):
+        client()
+
+    assert time.monotonic() - started < 1.2
+    assert listener._reply_events == {}
+
+
+def test_concurrent_calls_through_one_method_client_keep_their_own_replies(monkeypatch):
+    client, listener = method_client(timeout=0.3)
+    published = []
+
+    def publish(self, payload, **kwargs):
+        published.append(kwargs["correlation_id"])
+        eventlet.sleep(0.1)  # the broker's confirm
+
+    monkeypatch.setattr(Publisher, "publish", publish)
+    first = eventlet.spawn(client)  # gets no reply: times out at 0.3 s
+    eventlet.sleep(0.05)
+    second = eventlet.spawn(client)  # its reply arrives at ~0.3 s, within its time (~0.35 s)
+    eventlet.sleep(0.25)
+    message = SimpleNamespace(properties={"correlation_id": published[1]})
+    listener.queue_consumer = mock.Mock()  # for the ack
+    listener.handle_message({"result": "second's answer", "error": None}, message)
+
+    with pytest.raises(ServiceUnavailable):
+        first.wait()
+    assert second.wait() == "second's answer"
+    assert listener._reply_events == {}
+
+
+def test_the_deadline_and_expiry_travel_with_the_message(monkeypatch):
+    client, _ = method_client(timeout=2.0)
+    sent = []
+    monkeypatch.setattr(Publisher, "publish",
+                        lambda self, payload, **kwargs: sent.append((self.expiration, kwargs["extra_headers"])))
+    started = time.time()
+
+    with pytest.raises(ServiceUnavailable):
+        client.with_timeout(0.2)()
+
+    [(expiration, headers)] = sent
+    assert 0 < expiration <= 0.2
+    assert started + 0.1 < headers["nameko.deadline"] <= started + 0.3
+
+
+def test_call_async_is_refused_plainly():
+    client, _ = method_client(timeout=1.0)
+
+    with pytest.raises(NotImplementedError):
+        client.call_async()
