@@ -1,6 +1,6 @@
 from marshmallow import Schema, fields, validate
 
-from common.order_events import ORDER_STATUSES, OrderSchema  # noqa: F401 (the API shape of an order)
+from common.order_events import ORDER_STATUSES
 from common.schemas import (
     MAX_ORDER_ITEMS,
     MAX_ORDER_QUANTITY,

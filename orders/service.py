@@ -8,10 +8,11 @@ from nameko.timer import timer
 from common import health
 from common.after_reply import AfterReply
 from common.observability import WorkerLogging
+from common.order_events import OrderSchema
 from common.rpc import CallDeadline, RpcClient, rpc
 from common.schemas import given, load, page_of
 from common.storage import Storage
-from orders.schemas import OrderQuerySchema, OrderRequestSchema, OrderSchema
+from orders.schemas import OrderQuerySchema, OrderRequestSchema
 from orders.storage import OrderStore
 from orders.workflow import OrderWorkflow
 

@@ -67,3 +67,15 @@ def group_members(group_ids):
         if int(fields[2]) in group_ids or int(fields[3]) in group_ids:
             found.append(int(stat.parent.name))
     return found
+
+
+def fake_product_client(catalogue):
+    """Stands in for the orders service's product RPC client: products from ``catalogue``
+    by id, every reservation and release succeeding (tests change that per case)."""
+    from unittest import mock
+
+    client = mock.Mock(spec=["get_many", "reserve_stock", "release_stock"])
+    client.get_many.side_effect = lambda ids: [catalogue[i] for i in ids if i in catalogue]
+    client.reserve_stock.return_value = {"state": "reserved"}
+    client.release_stock.return_value = {"state": "released"}
+    return client

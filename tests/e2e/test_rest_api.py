@@ -61,43 +61,41 @@ def send_raw(http, method, path, template, tag):
 # products
 
 
-def create_product(http, **fields):
-    body = {"name": f"Product {token()}", "price": "19.99", **fields}
-    response = http.post("/products", json=body)
+def created(http, path, body):
+    response = http.post(path, json=body)
     assert response.status_code == 201, response.text
     return response.json()
 
 
-def product_total(http, q):
-    response = http.get("/products", params={"q": q})
+def read(http, path, **params):
+    response = http.get(path, params=params)
     assert response.status_code == 200, response.text
-    return response.json()["total"]
+    return response.json()
+
+
+def create_product(http, **fields):
+    return created(http, "/products", {"name": f"Product {token()}", "price": "19.99", **fields})
+
+
+def product_total(http, q):
+    return read(http, "/products", q=q)["total"]
 
 
 def get_product(http, product_id):
-    response = http.get(f"/products/{product_id}")
-    assert response.status_code == 200, response.text
-    return response.json()
+    return read(http, f"/products/{product_id}")
 
 
 def create_customer(http, **fields):
     tag = token()
-    body = {"name": f"Customer {tag}", "email": f"{tag}@example.com", **fields}
-    response = http.post("/customers", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
+    return created(http, "/customers", {"name": f"Customer {tag}", "email": f"{tag}@example.com", **fields})
 
 
 def customer_total(http, q):
-    response = http.get("/customers", params={"q": q})
-    assert response.status_code == 200, response.text
-    return response.json()["total"]
+    return read(http, "/customers", q=q)["total"]
 
 
 def get_customer(http, customer_id):
-    response = http.get(f"/customers/{customer_id}")
-    assert response.status_code == 200, response.text
-    return response.json()
+    return read(http, f"/customers/{customer_id}")
 
 
 def test_health_reports_every_service_ok(http):

@@ -16,6 +16,7 @@ from orders import workflow as workflow_module
 from orders.workflow import DEADLINE_MARGIN_SECONDS, OrderWorkflow
 from product import reservation
 from shipping.storage import ShipmentStore
+from support import fake_product_client
 
 LAMP = "5f00000000000000000000a1"
 CATALOGUE = {LAMP: {"id": LAMP, "name": "Lamp", "price": "19.99", "stock": 10}}
@@ -71,11 +72,7 @@ class Customers:
 
 @pytest.fixture
 def product_client():
-    client = mock.Mock(spec=["get_many", "reserve_stock", "release_stock"])
-    client.get_many.side_effect = lambda ids: [CATALOGUE[i] for i in ids if i in CATALOGUE]
-    client.reserve_stock.return_value = {"state": "reserved"}
-    client.release_stock.return_value = {"state": "released"}
-    return client
+    return fake_product_client(CATALOGUE)
 
 
 def test_a_confirmed_order_is_not_reported_as_unavailable(order_store, product_client, monkeypatch):

@@ -5,7 +5,6 @@ fakes, and the event dispatcher records what it is given.
 """
 import datetime
 from decimal import Decimal
-from unittest import mock
 
 import pytest
 from bson import ObjectId
@@ -25,6 +24,7 @@ from common.storage import now
 from orders import storage as order_storage
 from orders.storage import OrderStore
 from orders.workflow import OrderWorkflow
+from support import fake_product_client
 
 CUSTOMER = "c-ada"
 LAMP = "5f00000000000000000000a1"
@@ -76,11 +76,7 @@ def store(orders_db):
 
 @pytest.fixture
 def product():
-    client = mock.Mock(spec=["get_many", "reserve_stock", "release_stock"])
-    client.get_many.side_effect = lambda ids: [CATALOGUE[i] for i in ids if i in CATALOGUE]
-    client.reserve_stock.return_value = {"state": "reserved"}
-    client.release_stock.return_value = {"state": "released"}
-    return client
+    return fake_product_client(CATALOGUE)
 
 
 @pytest.fixture
