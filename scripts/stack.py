@@ -263,7 +263,7 @@ def _require_free(address, what):
 
 def run(stack):
     stack.start()
-    print(f"\nSales Management System is up.\n"
+    _say(f"\nSales Management System is up.\n"
           f"  REST API:  {stack.gateway_url}   (try: curl {stack.gateway_url}/health)\n"
           f"  logs:      {stack.log_dir}/\n"
           f"Press Ctrl-C to stop.\n", flush=True)
@@ -271,16 +271,25 @@ def run(stack):
         while True:
             dead = stack.dead_processes()
             if dead:
-                print(f"{', '.join(dead)} stopped unexpectedly; see {stack.log_dir}/", file=sys.stderr)
+                _say(f"{', '.join(dead)} stopped unexpectedly; see {stack.log_dir}/", file=sys.stderr)
                 return 1
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
         _shield_from_interrupts()
-        print("stopping...", flush=True)
+        _say("stopping...", flush=True)
         stack.stop()
     return 0
+
+
+def _say(*args, **kwargs):
+    # `make run | tee log` loses its reader on Ctrl-C; a failed print must not
+    # cut the shutdown short and leave services running.
+    try:
+        print(*args, **kwargs)
+    except OSError:
+        pass
 
 
 def _interrupt(signum, frame):
