@@ -29,7 +29,9 @@ class OrdersService(health.HealthCheck):
     store = Storage(OrderStore)
     customers = RpcClient("customers")
     product = RpcClient("product", cleanup={"release_stock"})
-    dispatch = EventDispatcher()
+    # Mandatory: an event that no consumer's queue is bound to yet is refused
+    # by the broker and stays in the order's outbox, rather than vanish.
+    dispatch = EventDispatcher(mandatory=True)
     config = Config()
     deadline = CallDeadline()
     after_reply = AfterReply()

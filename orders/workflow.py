@@ -15,6 +15,8 @@ import logging
 import time
 from decimal import Decimal
 
+from nameko.amqp.publish import UndeliverableMessage
+
 from common.errors import (
     CustomerNotFound,
     InsufficientStock,
@@ -150,6 +152,10 @@ class OrderWorkflow:
             try:
                 self.dispatch(event["type"], event["payload"])
                 self.store.event_dispatched(order["id"], event["id"])
+            except UndeliverableMessage:
+                log.warning("no consumer's queue is bound for %s yet; order %s keeps it and the "
+                            "sweeper retries", event["type"], order["id"])
+                return
             except Exception:
                 log.warning("dispatching %s for order %s failed; the sweeper retries",
                             event["type"], order["id"], exc_info=True)

@@ -273,6 +273,30 @@ def test_a_failed_handler_gets_the_event_again(rpc, customer, containers, monkey
     assert [(m["order_id"], m["kind"]) for m in movements] == [(order["id"], "reserved")]
 
 
+def test_an_event_no_consumer_can_receive_yet_waits_in_the_outbox(start_services, service_config, database,
+                                                                  caplog):
+    # A first deployment where orders runs before any consumer has declared its queue.
+    containers = start_services(ProductService, CustomersService, OrdersService, SWEEP_RETRY_AFTER=0)
+    with ClusterRpcProxy(service_config) as cluster:
+        customer = cluster.customers.create({"name": "Ada", "email": "ada@example.com"})
+        product = new_product(cluster, stock=5)
+        order = cluster.orders.create_order(order_request(customer, (product, 1)))
+
+    wait_until(lambda: "no consumer's queue is bound for order_created" in caplog.text, timeout=10,
+               message="the dispatch to be refused")
+    assert [event["type"] for event in database("orders").orders.find_one({})["outbox"]] == ["order_created"]
+
+    start_services(InventoryService)
+    with entrypoint_hook(containers["orders"], "sweep") as sweep:
+        sweep()
+
+    with ClusterRpcProxy(service_config) as cluster:
+        movements = wait_until(lambda: cluster.inventory.list_movements(product["id"])["items"], timeout=10,
+                               message="the event to reach the consumer that started later")
+    assert [(m["order_id"], m["kind"]) for m in movements] == [(order["id"], "reserved")]
+    assert database("orders").orders.find_one({})["outbox"] == []
+
+
 def test_each_consumer_has_its_own_durable_queue(containers, rabbit_manager, rabbit_config):
     queues = {queue["name"]: queue for queue in rabbit_manager.get_queues(rabbit_config["vhost"])}
 

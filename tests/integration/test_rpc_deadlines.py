@@ -70,6 +70,7 @@ def test_a_call_past_its_deadline_is_unavailable_quickly(front):
     started = time.monotonic()
 
     with pytest.raises(ServiceUnavailable):
-        front.wait_for_slow(4)
+        front.wait_for_slow(6)
 
-    assert time.monotonic() - started < 3.5
+    # The 2 s deadline, not the 6 s answer (a wide margin: test machines are noisy).
+    assert time.monotonic() - started < 4.5
