@@ -27,12 +27,18 @@ A consumer in a few lines::
 import functools
 import logging
 
+import eventlet
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from nameko.events import event_handler
 
 from common.schemas import MAX_ORDER_TOTAL, Money
 
 log = logging.getLogger(__name__)
+
+# A failed handler holds on to its event this long before giving it back:
+# RabbitMQ redelivers a requeued message at once, and an event that keeps
+# failing would otherwise spin at the broker's speed.
+REDELIVERY_PAUSE_SECONDS = 1
 
 ORDERS_SERVICE = "orders"
 ORDER_CREATED = "order_created"
@@ -72,9 +78,9 @@ def order_event_handler(event_type):
     service has its own durable queue (nameko's SERVICE_POOL), so every
     service gets every event and instances of one service share the work.
     A message is acknowledged only after the handler succeeds; if it fails
-    (say, its database is away) the event goes back to the queue to be tried
-    again, so it is never lost. A payload that breaks the contract is logged
-    and dropped: retrying it could never succeed.
+    (say, its database is away) the event goes back to the queue, after a
+    pause, to be tried again, so it is never lost. A payload that breaks the
+    contract is logged and dropped: retrying it could never succeed.
     """
 
     def decorate(method):
@@ -85,7 +91,11 @@ def order_event_handler(event_type):
             except ValidationError as exc:
                 log.error("dropping a malformed %s event: %s", event_type, exc.normalized_messages())
                 return None
-            return method(self, order)
+            try:
+                return method(self, order)
+            except Exception:
+                eventlet.sleep(REDELIVERY_PAUSE_SECONDS)
+                raise
 
         return event_handler(ORDERS_SERVICE, event_type, requeue_on_error=True)(handle)
 

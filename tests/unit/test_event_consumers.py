@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from nameko.testing.services import worker_factory
 
+from common import order_events
 from common.errors import ShipmentNotFound
 from common.order_events import OrderSchema
 from inventory.service import InventoryService
@@ -135,6 +136,33 @@ def test_malformed_event_is_dropped_and_records_nothing(inventory, movements_db,
 
     assert movements_db.count_documents({}) == 0
     assert "dropping a malformed" in caplog.text
+
+
+@pytest.fixture
+def pauses(monkeypatch):
+    slept = []
+    monkeypatch.setattr(order_events.eventlet, "sleep", slept.append)
+    return slept
+
+
+def test_a_failing_handler_pauses_before_giving_its_event_back(inventory, movements_db, monkeypatch, pauses):
+    def database_away(*args):
+        raise ConnectionError("database away")
+
+    monkeypatch.setattr(MovementStore, "record", database_away)
+
+    with pytest.raises(ConnectionError):  # raised on, so nameko requeues the event
+        inventory.on_order_created(payload())
+
+    assert pauses == [order_events.REDELIVERY_PAUSE_SECONDS]
+    assert movements_db.count_documents({}) == 0
+
+
+def test_a_handled_or_malformed_event_goes_without_a_pause(inventory, pauses):
+    inventory.on_order_created(payload())
+    inventory.on_order_created({})
+
+    assert pauses == []
 
 
 # shipping
