@@ -7,13 +7,18 @@ caller whose own deadline comes first. The deadline travels with the call in
 nameko's context data (``deadline``, epoch seconds), so the callee knows when
 its caller stops waiting, and passes it on to its own calls. The request
 message expires at the same moment, so a request nobody picked up in time is
-dropped by the broker rather than executed after its caller has given up. A
-service that is down, unknown or too slow, or a broker that cannot be
-reached, surfaces as ``ServiceUnavailable``.
+dropped by the broker rather than executed after its caller has given up; one
+that a busy service had already taken in but only gets to after the deadline
+is refused unrun (``@rpc`` with ``CallDeadline``). A service that is down,
+unknown or too slow, or a broker that cannot be reached, surfaces as
+``ServiceUnavailable``.
 """
+import functools
+import inspect
 import time
 
 import eventlet
+from eventlet.corolocal import local
 from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
 from nameko.exceptions import UnknownService
@@ -26,10 +31,29 @@ from common.errors import ServiceError, ServiceUnavailable
 DEFAULT_RPC_TIMEOUT = 5.0
 DEADLINE = "deadline"
 
+# The running worker's inherited deadline, set by CallDeadline (each worker
+# runs in a greenthread of its own).
+_worker = local()
+
 
 def rpc(method):
-    """nameko's ``@rpc``; a ServiceError is part of the API, logged without a traceback."""
-    return nameko_rpc(expected_exceptions=ServiceError)(method)
+    """nameko's ``@rpc``; a ServiceError is part of the API, logged without a traceback.
+
+    In a service with a ``CallDeadline``, a call whose caller has already
+    stopped waiting is refused with ServiceUnavailable before the method runs:
+    the caller was told the call failed, so it must not take effect.
+    """
+
+    @functools.wraps(method)
+    def run_in_time(self, *args, **kwargs):
+        deadline = getattr(_worker, "deadline", None)
+        if deadline is not None and time.time() > deadline:
+            raise ServiceUnavailable("The call arrived after its caller stopped waiting.")
+        return method(self, *args, **kwargs)
+
+    # nameko checks the arguments of a call against the method's signature.
+    run_in_time.__signature__ = inspect.signature(method)
+    return nameko_rpc(expected_exceptions=ServiceError)(run_in_time)
 
 
 def inherited_deadline(worker_ctx):
@@ -45,7 +69,10 @@ def inherited_deadline(worker_ctx):
 
 
 class CallDeadline(DependencyProvider):
-    """The worker's ``inherited_deadline``."""
+    """The worker's ``inherited_deadline``; with it, ``@rpc`` refuses calls that come too late."""
+
+    def worker_setup(self, worker_ctx):
+        _worker.deadline = inherited_deadline(worker_ctx)
 
     def get_dependency(self, worker_ctx):
         return inherited_deadline(worker_ctx)

@@ -19,7 +19,7 @@ MAX_ORDER_TOTAL = MAX_MONEY * MAX_ORDER_QUANTITY * MAX_ORDER_ITEMS
 
 # Plain decimal notation only: no exponents, underscores or non-ASCII digits.
 _DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
-_WHOLE_NUMBER_TEXT = re.compile(r"^[0-9]{1,9}$")
+_WHOLE_NUMBER_TEXT = re.compile(r"^-?[0-9]{1,9}$")
 
 
 class Money(fields.Field):
@@ -167,10 +167,39 @@ def load(schema, data, **kwargs):
     """Validate ``data`` with ``schema`` or raise ValidationFailed with field errors."""
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object.")
+    broken = _unencodable_text(data)
+    if broken:
+        raise ValidationFailed(details=broken)
     try:
         return schema.load(data, **kwargs)
     except ValidationError as exc:
         raise ValidationFailed(details=exc.normalized_messages()) from None
+
+
+def _unencodable_text(value):
+    """Field errors for text that UTF-8 cannot encode, or None.
+
+    JSON's \\u escapes can spell a lone surrogate ("\\ud800"): valid JSON, but
+    not text, and MongoDB cannot store it.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return ["Not valid text: it holds a lone UTF-16 surrogate."]
+        return None
+    if isinstance(value, dict):
+        pairs = value.items()
+    elif isinstance(value, list):
+        pairs = enumerate(value)
+    else:
+        return None
+    errors = {}
+    for key, item in pairs:
+        error = _unencodable_text(key) or _unencodable_text(item)
+        if error:
+            errors[key] = error
+    return errors or None
 
 
 def load_changes(schema, data, partial):

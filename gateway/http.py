@@ -7,6 +7,8 @@ else is a 500 that says nothing about its cause (the traceback goes to the
 log, not to the client).
 """
 import json
+import math
+from decimal import Decimal
 
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
@@ -46,15 +48,28 @@ def no_content():
 
 def read_json(request):
     """The request body as a JSON object, or BadRequest / PayloadTooLarge."""
-    request.max_content_length = MAX_BODY_BYTES
+    # One byte over the limit is read, so a chunked body (which has no
+    # Content-Length to check first) that is too large is told apart from
+    # one that fits, rather than cut short.
+    request.max_content_length = MAX_BODY_BYTES + 1
     try:
-        text = request.get_data(as_text=True)
+        data = request.get_data()
     except RequestEntityTooLarge:
-        raise PayloadTooLarge(f"The body must be at most {MAX_BODY_BYTES} bytes.") from None
+        data = None
+    if data is None or len(data) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The body must be at most {MAX_BODY_BYTES} bytes.")
     try:
-        body = json.loads(text, parse_constant=_reject_constant)
-    except ValueError as exc:
+        text = data.decode("utf-8-sig")  # JSON is UTF-8; a byte order mark may be ignored
+    except UnicodeDecodeError:
+        raise BadRequest("The body is not valid UTF-8.") from None
+    try:
+        body = json.loads(text, parse_constant=_reject_constant, parse_float=_exact_float)
+    except json.JSONDecodeError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}.") from None
+    except _BodyNumberError as exc:
+        raise BadRequest(str(exc)) from None
+    except ValueError:  # an integer with more digits than Python reads
+        raise BadRequest("A number in the body is too long.") from None
     except RecursionError:
         raise BadRequest("The body is nested too deeply.") from None
     if not isinstance(body, dict):
@@ -62,8 +77,26 @@ def read_json(request):
     return body
 
 
+class _BodyNumberError(ValueError):
+    pass
+
+
 def _reject_constant(name):
-    raise ValueError(f"{name} is not a number")
+    raise _BodyNumberError(f"The body is not valid JSON: {name} is not a number.")
+
+
+def _exact_float(text):
+    """A JSON number with a fraction or exponent, as a float only if that loses nothing.
+
+    Read as a binary float, 19.999999999999999999 would become 20.0; such a
+    number is refused rather than silently rounded (money is exact).
+    """
+    number = float(text)
+    if math.isinf(number) or Decimal(repr(number)) != Decimal(text):
+        raise _BodyNumberError(
+            f"The number {text[:40]} cannot be read exactly; send an amount as a string like \"19.99\"."
+        )
+    return number
 
 
 def query_params(request, *names):

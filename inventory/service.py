@@ -8,7 +8,7 @@ shows what a consumer of the order events sees and does.
 from common import health
 from common.observability import WorkerLogging
 from common.order_events import ORDER_CANCELLED, ORDER_CREATED, order_event_handler
-from common.rpc import rpc
+from common.rpc import CallDeadline, rpc
 from common.schemas import given, load, page_of
 from common.storage import Storage
 from inventory.schemas import MovementQuerySchema, MovementSchema
@@ -22,6 +22,7 @@ class InventoryService(health.HealthCheck):
     worker_log = WorkerLogging()
 
     store = Storage(MovementStore)
+    deadline = CallDeadline()
 
     @order_event_handler(ORDER_CREATED)
     def on_order_created(self, order):

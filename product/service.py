@@ -3,7 +3,7 @@
 # module's namespace for a service of its own.
 from common import health
 from common.observability import WorkerLogging
-from common.rpc import rpc
+from common.rpc import CallDeadline, rpc
 from common.schemas import given, load, load_changes, page_of
 from common.storage import Storage
 from product import reservation
@@ -29,6 +29,7 @@ class ProductService(health.HealthCheck):
     worker_log = WorkerLogging()
 
     store = Storage(ProductStore)
+    deadline = CallDeadline()
 
     @rpc
     def list(self, page=None, page_size=None, q=None, sort=None):

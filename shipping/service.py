@@ -7,7 +7,7 @@ No carrier integration; it shows what a consumer of the order events does.
 from common import health
 from common.observability import WorkerLogging
 from common.order_events import ORDER_CANCELLED, ORDER_CREATED, order_event_handler
-from common.rpc import rpc
+from common.rpc import CallDeadline, rpc
 from common.storage import Storage
 from shipping.schemas import ShipmentSchema
 from shipping.storage import ShipmentStore
@@ -20,6 +20,7 @@ class ShippingService(health.HealthCheck):
     worker_log = WorkerLogging()
 
     store = Storage(ShipmentStore)
+    deadline = CallDeadline()
 
     @order_event_handler(ORDER_CREATED)
     def on_order_created(self, order):

@@ -21,6 +21,10 @@ MALFORMED_BODIES = [
     pytest.param("", id="empty"),
     pytest.param('{"name": "{tag}", "price": NaN}', id="nan"),
     pytest.param("\udcff{" + _FIELDS + "}", id="not-utf8"),
+    pytest.param('{"name": "{tag}\udce9", "price": 1, "email": "{tag}@example.com"}', id="not-utf8-in-a-string"),
+    pytest.param('{"name": "{tag}", "price": 19.999999999999999999, "email": "{tag}@example.com"}',
+                 id="price-past-float-precision"),
+    pytest.param('{"name": "{tag}", "price": 1e400, "email": "{tag}@example.com"}', id="price-overflowing-float"),
 ]
 NON_OBJECT_BODIES = [
     pytest.param("[{" + _FIELDS + "}]", id="array"),
@@ -249,6 +253,25 @@ class TestProductCreateRejects:
         assert response.status_code == 201, response.text
         assert response.json()["name"] == name
         assert product_total(http, name) == 1
+
+    def test_a_chunked_body_over_the_limit_is_413_not_cut_short(self, http):
+        tag = token()
+        # Cut at 1 MiB this would still be a valid object.
+        chunks = iter([b'{"name": "' + tag.encode() + b'", "price": "1.00"}', b" " * (1024 * 1024), b"GARBAGE"])
+
+        response = http.post("/products", data=chunks, headers={"Content-Type": "application/json"})
+
+        assert_error(response, 413, "PAYLOAD_TOO_LARGE")
+        assert product_total(http, tag) == 0
+
+    def test_a_lone_surrogate_is_400_naming_the_field(self, http):
+        tag = token()
+        body = '{"name": "%s \\ud800", "price": "1.00"}' % tag  # valid JSON, but not text
+
+        details = assert_error(send_raw(http, "POST", "/products", body, tag), 400, "VALIDATION_FAILED")
+
+        assert set(details) == {"name"}
+        assert product_total(http, tag) == 0
 
     def test_an_oversized_body_is_413(self, http):
         tag = token()

@@ -1,8 +1,10 @@
 """The gateway's JSON HTTP helpers, on werkzeug requests built in memory."""
+import io
 import json
 
 import pytest
 from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
 from common.errors import (
     BadRequest,
@@ -71,6 +73,55 @@ def test_read_json_body_over_limit_is_payload_too_large():
     with pytest.raises(PayloadTooLarge) as caught:
         read_json(post(data))
     assert caught.value.status == 413
+
+
+def chunked(data):
+    """A request whose body streams in without a Content-Length, as a chunked one does."""
+    builder = EnvironBuilder(method="POST", path="/products", input_stream=io.BytesIO(data))
+    environ = builder.get_environ()
+    del environ["CONTENT_LENGTH"]
+    environ["HTTP_TRANSFER_ENCODING"] = "chunked"
+    environ["wsgi.input_terminated"] = True  # what the gateway's app sets for chunked bodies
+    return Request(environ)
+
+
+def test_read_json_chunked_body_over_limit_is_payload_too_large_not_cut_short():
+    # Cut at the limit, this would be a valid object: the tail must not be ignored.
+    data = b'{"name": "Lamp"}' + b" " * MAX_BODY_BYTES + b"GARBAGE"
+    with pytest.raises(PayloadTooLarge):
+        read_json(chunked(data))
+
+
+def test_read_json_chunked_body_within_limit_is_read():
+    assert read_json(chunked(b'{"name": "Lamp"}')) == {"name": "Lamp"}
+
+
+def test_read_json_invalid_utf8_is_bad_request_not_replaced():
+    with pytest.raises(BadRequest) as caught:
+        read_json(post('{"name": "caf\xe9"}'.encode("latin-1")))
+    assert caught.value.message == "The body is not valid UTF-8."
+
+
+def test_read_json_ignores_a_byte_order_mark():
+    assert read_json(post(b'\xef\xbb\xbf{"a": 1}')) == {"a": 1}
+
+
+@pytest.mark.parametrize("number", ["19.999999999999999999", "0.1000000000000000001", "1e400", "-1e400", "1e-400"])
+def test_read_json_refuses_a_number_a_float_cannot_hold_exactly(number):
+    with pytest.raises(BadRequest) as caught:
+        read_json(post('{"price": %s}' % number))
+    assert "cannot be read exactly" in caught.value.message
+
+
+@pytest.mark.parametrize("number, value", [("19.99", 19.99), ("1E+2", 100.0), ("0.5", 0.5), ("-0.0", 0.0)])
+def test_read_json_reads_a_number_a_float_holds_exactly(number, value):
+    assert read_json(post('{"price": %s}' % number)) == {"price": value}
+
+
+def test_read_json_too_long_an_integer_is_bad_request_in_our_words():
+    with pytest.raises(BadRequest) as caught:
+        read_json(post('{"stock": %s}' % ("9" * 5000)))
+    assert caught.value.message == "A number in the body is too long."
 
 
 def test_read_json_body_at_limit_is_accepted():

@@ -229,6 +229,33 @@ def test_load_puts_field_errors_in_details():
     assert caught.value.status == 400
 
 
+LONE_SURROGATE = "\ud800"  # what the JSON escape "\\ud800" decodes to
+
+
+def test_load_refuses_a_lone_surrogate_naming_where_it_is():
+    body = {"name": "Ada", "email": "ada@example.com",
+            "address": {"city": f"Par{LONE_SURROGATE}is", "country": "FR"}}
+
+    with pytest.raises(ValidationFailed) as caught:
+        load(CustomerSchema(), body)
+
+    assert caught.value.details == {"address": {"city": ["Not valid text: it holds a lone UTF-16 surrogate."]}}
+
+
+def test_load_refuses_a_lone_surrogate_in_a_list_or_a_key():
+    with pytest.raises(ValidationFailed) as caught:
+        load(ProductIdsSchema(), {"ids": ["5f0000000000000000000000", LONE_SURROGATE]})
+    assert set(caught.value.details["ids"]) == {1}
+
+    with pytest.raises(ValidationFailed) as caught:
+        load(ProductSchema(), {"name": "Lamp", "price": "1.00", LONE_SURROGATE: 1})
+    assert set(caught.value.details) == {LONE_SURROGATE}
+
+
+def test_load_takes_text_outside_the_basic_plane():
+    assert load(ProductSchema(), {"name": "Lamp \U0001F4A1", "price": "1.00"})["name"] == "Lamp \U0001F4A1"
+
+
 def test_load_returns_cleaned_fields():
     assert load(ProductSchema(), {"name": " Lamp ", "price": 2})["price"] == Decimal("2.00")
 
@@ -304,6 +331,11 @@ def test_paging_accepts_numbers_and_numeric_strings(schema_cls, params, expected
 )
 def test_paging_rejects_out_of_range_or_non_numeric(schema_cls, params, field):
     assert field in errors_of(schema_cls(), params)
+
+
+def test_a_negative_page_is_told_it_is_out_of_range_not_that_it_is_no_integer():
+    messages = errors_of(PageSchema(), {"page": "-1"})["page"]
+    assert messages == ["Must be greater than or equal to 1 and less than or equal to 1000000."]
 
 
 def test_product_query_defaults():
