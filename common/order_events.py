@@ -27,7 +27,7 @@ A consumer in a few lines::
 import functools
 import logging
 
-import eventlet
+from eventlet import sleep
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from nameko.events import event_handler
 
@@ -94,7 +94,7 @@ def order_event_handler(event_type):
             try:
                 return method(self, order)
             except Exception:
-                eventlet.sleep(REDELIVERY_PAUSE_SECONDS)
+                sleep(REDELIVERY_PAUSE_SECONDS)
                 raise
 
         return event_handler(ORDERS_SERVICE, event_type, requeue_on_error=True)(handle)

@@ -21,6 +21,7 @@ import eventlet
 from eventlet.corolocal import local
 from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
+from nameko.events import EventDispatcher as NamekoEventDispatcher
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.rpc import MethodProxy, Rpc, RpcProxy
@@ -76,6 +77,21 @@ class CallDeadline(DependencyProvider):
 
     def get_dependency(self, worker_ctx):
         return inherited_deadline(worker_ctx)
+
+
+class EventDispatcher(NamekoEventDispatcher):
+    """nameko's EventDispatcher, leaving out the deadline of the call that dispatches.
+
+    nameko sends a worker's whole context data along with its events. But an
+    event is handled whenever it arrives: its handlers have no caller waiting,
+    and a passed deadline that they forwarded on their own calls (as a plain
+    nameko RpcProxy would) would have those calls refused.
+    """
+
+    def get_message_headers(self, worker_ctx):
+        headers = super().get_message_headers(worker_ctx)
+        headers.pop(self._get_header_name(DEADLINE), None)
+        return headers
 
 
 class RpcClient(RpcProxy):

@@ -86,10 +86,11 @@ def _reject_constant(name):
 
 
 def _exact_float(text):
-    """A JSON number with a fraction or exponent, as a float only if that loses nothing.
+    """A JSON number with a fraction or exponent, as a float that reads back as the same decimal.
 
-    Read as a binary float, 19.999999999999999999 would become 20.0; such a
-    number is refused rather than silently rounded (money is exact).
+    Money reads a float through its shortest repr, exact for 19.99; but read
+    as a float, 19.999999999999999999 would come back as 20.0: such a number
+    (more significant digits than a float carries) is refused, not rounded.
     """
     number = float(text)
     if math.isinf(number) or Decimal(repr(number)) != Decimal(text):

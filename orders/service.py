@@ -1,6 +1,5 @@
 """The orders service: places and cancels orders, and announces them."""
 from nameko.dependency_providers import Config
-from nameko.events import EventDispatcher
 from nameko.timer import timer
 
 # Imported as a module: `nameko run <module>` would take a HealthCheck in the
@@ -9,7 +8,7 @@ from common import health
 from common.after_reply import AfterReply
 from common.observability import WorkerLogging
 from common.order_events import OrderSchema
-from common.rpc import CallDeadline, RpcClient, rpc
+from common.rpc import CallDeadline, EventDispatcher, RpcClient, rpc
 from common.schemas import given, load, page_of
 from common.storage import Storage
 from orders.schemas import OrderQuerySchema, OrderRequestSchema

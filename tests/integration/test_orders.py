@@ -6,12 +6,13 @@ the sweeper cleaning up after a crash, and order events fanned out to both
 stubs and applied once even when delivered twice.
 """
 import datetime
+import time
 
 import eventlet
 import pytest
 from bson import ObjectId
 from nameko.standalone.events import event_dispatcher
-from nameko.standalone.rpc import ClusterRpcProxy
+from nameko.standalone.rpc import ClusterRpcProxy, ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
 from common.errors import (
@@ -322,6 +323,25 @@ def test_order_events_are_published_persistent(rpc, customer, containers, rabbit
     message = get_message_from_queue("spy", timeout=5)
     assert message.properties["delivery_mode"] == 2
     assert message.payload["id"] == order["id"]
+
+
+def test_order_events_carry_the_request_id_but_not_the_callers_deadline(
+        rpc, customer, containers, rabbit_manager, rabbit_config, get_message_from_queue, service_config):
+    vhost = rabbit_config["vhost"]
+    rabbit_manager.create_queue(vhost, "spy", durable=True)
+    rabbit_manager.create_queue_binding(vhost, "orders.events", "spy", "order_created")
+    product = new_product(rpc, stock=5)
+
+    # As the gateway calls it: a request id, and a deadline that passes soon after.
+    context = {"request_id": "req-42", "deadline": time.time() + 5}
+    with ServiceRpcProxy("orders", service_config, context_data=context) as orders:
+        orders.create_order(order_request(customer, (product, 1)))
+
+    headers = get_message_from_queue("spy", timeout=5).headers
+    assert headers["nameko.request_id"] == "req-42"
+    # A handler has no caller waiting; forwarded on its own calls, a passed
+    # deadline would have them refused.
+    assert "nameko.deadline" not in headers
 
 
 def test_ids_in_any_case_name_the_same_records(rpc, customer):

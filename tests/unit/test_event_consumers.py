@@ -141,7 +141,7 @@ def test_malformed_event_is_dropped_and_records_nothing(inventory, movements_db,
 @pytest.fixture
 def pauses(monkeypatch):
     slept = []
-    monkeypatch.setattr(order_events.eventlet, "sleep", slept.append)
+    monkeypatch.setattr(order_events, "sleep", slept.append)
     return slept
 
 
