@@ -28,9 +28,11 @@ down:
 seed: $(STAMP)
 	$(PY) scripts/seed.py
 
-# Rough throughput and latency through the gateway of the running system.
+# The system beside a bare nameko hop, on a system of its own that it starts
+# and stops (needs wrk: apt-get install wrk); results in bench/results/.
+# Options through BENCH_ARGS, e.g. `make bench BENCH_ARGS=--quick`.
 bench: $(STAMP)
-	$(PY) scripts/bench.py
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 # A Python shell with `n.rpc.<service>` bound to the running system; the
 # repository is on the path so errors arrive as their own classes.

@@ -138,6 +138,10 @@ class UnknownProduct(Unprocessable):
     code = "UNKNOWN_PRODUCT"
     default_message = "A product does not exist."
 
+    @classmethod
+    def for_ids(cls, product_ids):
+        return cls(f"Unknown products: {', '.join(product_ids)}.", {"product_ids": list(product_ids)})
+
 
 class ServiceUnavailable(ServiceError):
     status = 503

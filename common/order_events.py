@@ -48,11 +48,14 @@ ORDER_STATUSES = ("pending", "confirmed", "rejected", "cancelled")
 
 
 class OrderItemSchema(Schema):
+    """An order line; ``name``, ``unit_price`` and ``line_total`` are set once the order is
+    confirmed (a pending or rejected order holds only what was asked). Events carry confirmed orders."""
+
     product_id = fields.String(required=True)
-    name = fields.String(required=True)
-    unit_price = Money(required=True)
+    name = fields.String()
+    unit_price = Money()
     quantity = fields.Integer(required=True)
-    line_total = Money(required=True, maximum=MAX_ORDER_TOTAL)
+    line_total = Money(maximum=MAX_ORDER_TOTAL)
 
 
 class OrderSchema(Schema):
@@ -66,7 +69,8 @@ class OrderSchema(Schema):
     customer_id = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(ORDER_STATUSES))
     items = fields.List(fields.Nested(OrderItemSchema), required=True)
-    total = Money(required=True, maximum=MAX_ORDER_TOTAL)
+    # Set once the order is confirmed, like its lines' prices.
+    total = Money(maximum=MAX_ORDER_TOTAL)
     created_at = fields.DateTime(required=True, format="iso")
     updated_at = fields.DateTime(required=True, format="iso")
 

@@ -1,11 +1,14 @@
 """RPC as the services use it: errors are expected outcomes, calls have deadlines.
 
 nameko 2's RpcProxy waits forever for a reply, so one stopped service would
-hang every caller. ``RpcClient`` gives each call a deadline: ``RPC_TIMEOUT``
-(config, seconds) from now, or sooner if the call is made on behalf of a
-caller whose own deadline comes first. The deadline travels with the call in
-nameko's context data (``deadline``, epoch seconds), so the callee knows when
-its caller stops waiting, and passes it on to its own calls. The request
+hang every caller. Each request gets one time budget, ``RPC_TIMEOUT``
+(config, seconds): the gateway's ``RequestBudget`` sets its deadline when
+the HTTP request arrives, and every call made on its behalf, and every call
+those make in turn, shares that one deadline. ``RpcClient`` calls made
+outside any request (``nameko shell``, a timer) get ``RPC_TIMEOUT`` from
+now. The deadline travels with the call in nameko's context data
+(``deadline``, epoch seconds), so the callee knows when its caller stops
+waiting, and passes it on to its own calls. The request
 message expires at the same moment, so a request nobody picked up in time is
 dropped by the broker rather than executed after its caller has given up; one
 that a busy service had already taken in but only gets to after the deadline
@@ -26,6 +29,7 @@ from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.rpc import MethodProxy, Rpc, RpcProxy
 from nameko.rpc import rpc as nameko_rpc
+from nameko.web.handlers import HttpRequestHandler
 
 from common.errors import ServiceError, ServiceUnavailable
 
@@ -58,15 +62,28 @@ def rpc(method):
 
 
 def inherited_deadline(worker_ctx):
-    """When the caller of an RPC worker stops waiting (epoch seconds), or None.
+    """When the caller of an RPC or HTTP worker stops waiting (epoch seconds), or None.
 
-    Only RPC calls have a waiting caller: events are handled whenever they
-    arrive, so a deadline they carried along means nothing to their handlers.
+    Only RPC calls and HTTP requests have a waiting caller: events are handled
+    whenever they arrive, so a deadline they carried along means nothing to
+    their handlers. (An HTTP client cannot set one: the gateway's
+    RequestBudget does.)
     """
     deadline = worker_ctx.data.get(DEADLINE)
-    if deadline is None or not isinstance(worker_ctx.entrypoint, Rpc):
+    if deadline is None or not isinstance(worker_ctx.entrypoint, (Rpc, HttpRequestHandler)):
         return None
     return float(deadline)
+
+
+def rpc_timeout(config):
+    return float(config.get("RPC_TIMEOUT", DEFAULT_RPC_TIMEOUT))
+
+
+class RequestBudget(DependencyProvider):
+    """Gives each request its deadline as it arrives: ``RPC_TIMEOUT`` for everything it causes."""
+
+    def worker_setup(self, worker_ctx):
+        worker_ctx.data[DEADLINE] = time.time() + rpc_timeout(self.container.config)
 
 
 class CallDeadline(DependencyProvider):
@@ -97,22 +114,17 @@ class EventDispatcher(NamekoEventDispatcher):
 class RpcClient(RpcProxy):
     """An RPC proxy whose calls have deadlines.
 
-    ``hops``: for methods that make RPC calls of their own in turn, how many,
-    each with its own RPC_TIMEOUT: the caller waits that many times as long,
-    so it does not give up on work that is still within its time.
     ``cleanup``: methods that clean up after work that was given up (a
     release): they get their own full RPC_TIMEOUT, never the deadline of the
     call they run in, which may be about to pass or already past.
     """
 
-    def __init__(self, target_service, hops=None, cleanup=(), **options):
+    def __init__(self, target_service, cleanup=(), **options):
         super().__init__(target_service, **options)
-        self.hops = hops or {}
         self.cleanup = frozenset(cleanup)
 
     def get_dependency(self, worker_ctx):
-        timeout = float(self.container.config.get("RPC_TIMEOUT", DEFAULT_RPC_TIMEOUT))
-        return _ServiceClient(self, worker_ctx, timeout)
+        return _ServiceClient(self, worker_ctx, rpc_timeout(self.container.config))
 
 
 class _ServiceClient:
@@ -125,7 +137,7 @@ class _ServiceClient:
         provider = self._provider
         return _MethodClient(
             self._worker_ctx, provider.target_service, method_name, provider.rpc_reply_listener,
-            timeout=self._timeout * provider.hops.get(method_name, 1),
+            timeout=self._timeout,
             inherits_deadline=method_name not in provider.cleanup,
             options=provider.options,
         )

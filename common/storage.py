@@ -11,7 +11,7 @@ import re
 
 from bson import Decimal128, ObjectId
 from nameko_mongodb import MongoDatabase
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
 from common.errors import ServiceUnavailable
@@ -102,17 +102,21 @@ class RecordStore(Store):
         return self._found(self.records.find_one({"_id": self._oid(record_id)}, self.projection), record_id)
 
     def update(self, record_id, fields):
-        document = self.records.find_one_and_update(
-            {"_id": self._oid(record_id)},
-            {"$set": {**self.to_stored(fields), "updated_at": now()}},
-            projection=self.projection,
-            return_document=ReturnDocument.AFTER,
+        # update_one then a read, not a findAndModify: the development server
+        # answers findAndModify by scanning the whole collection.
+        updated = self.records.update_one(
+            {"_id": self._oid(record_id)}, {"$set": {**self.to_stored(fields), "updated_at": now()}}
         )
-        return self._found(document, record_id)
+        if not updated.matched_count:
+            raise self.not_found.for_id(record_id)
+        return self.get(record_id)
 
     def delete(self, record_id):
-        if not self.records.delete_one({"_id": self._oid(record_id)}).deleted_count:
+        """Delete the record; its id in canonical form."""
+        oid = self._oid(record_id)
+        if not self.records.delete_one({"_id": oid}).deleted_count:
             raise self.not_found.for_id(record_id)
+        return str(oid)
 
     def page(self, query, sort, page):
         """One page of the records matching ``query``, sorted by ``sort`` ("-field" descends)."""

@@ -2,8 +2,10 @@
 # Imported as a module: `nameko run <module>` would take a HealthCheck in the
 # module's namespace for a service of its own.
 from common import health
+from common.after_reply import AfterReply
+from common.customer_events import CUSTOMER_DELETED
 from common.observability import WorkerLogging
-from common.rpc import CallDeadline, rpc
+from common.rpc import CallDeadline, EventDispatcher, rpc
 from common.schemas import given, load, load_changes, page_of
 from common.storage import Storage
 from customers.schemas import CustomerQuerySchema, CustomerSchema
@@ -19,6 +21,8 @@ class CustomersService(health.HealthCheck):
 
     store = Storage(CustomerStore)
     deadline = CallDeadline()
+    dispatch = EventDispatcher()
+    after_reply = AfterReply()
 
     @rpc
     def list(self, page=None, page_size=None, q=None):
@@ -42,4 +46,6 @@ class CustomersService(health.HealthCheck):
 
     @rpc
     def delete(self, customer_id):
-        self.store.delete(customer_id)
+        """Delete the customer; services that remember customers (orders) are told after the reply."""
+        deleted_id = self.store.delete(customer_id)
+        self.after_reply(self.dispatch, CUSTOMER_DELETED, {"id": deleted_id})

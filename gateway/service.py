@@ -2,7 +2,7 @@
 import eventlet
 
 from common.observability import WorkerLogging
-from common.rpc import RpcClient
+from common.rpc import RequestBudget, RpcClient
 from gateway.docs import asset_response, docs_page
 from gateway.http import created, http, json_response, no_content, query_params, read_json
 from gateway.openapi import openapi_spec
@@ -15,10 +15,11 @@ class GatewayService:
     name = "gateway"
     worker_log = WorkerLogging()
 
+    # Every call a request makes (and each call those make) shares its one deadline.
+    budget = RequestBudget()
     product = RpcClient("product")
     customers = RpcClient("customers")
-    # Placing an order waits on customers, product and the reservation.
-    orders = RpcClient("orders", hops={"create_order": 3})
+    orders = RpcClient("orders")
     inventory = RpcClient("inventory")
     shipping = RpcClient("shipping")
 

@@ -1,5 +1,11 @@
-"""The inventory stub's MongoDB queries: a log of stock movements."""
+"""The inventory stub's MongoDB queries: a log of stock movements.
+
+One document per order and kind of movement holds every item it moved, so
+recording an event is one write; a product's movements are read back through
+a (multikey) index on the items' product ids.
+"""
 from pymongo import ASCENDING
+from pymongo.errors import DuplicateKeyError
 
 from common.storage import Store, from_document, now, page_bounds
 
@@ -10,26 +16,29 @@ class MovementStore(Store):
         return self.db.movements
 
     def create_indexes(self):
-        self.movements.create_index([("product_id", ASCENDING), ("at", ASCENDING)])
+        self.movements.create_index([("items.product_id", ASCENDING), ("at", ASCENDING)])
 
     def record(self, order_id, kind, items):
-        """One movement per item; recording the same order and kind again changes nothing."""
-        moment = now()
-        for item in items:
-            # The id is the idempotency key: a redelivered event finds it taken
-            # (and a delivery cut short by a crash is completed).
-            key = f"{order_id}:{kind}:{item['product_id']}"
-            self.movements.update_one(
-                {"_id": key},
-                {"$setOnInsert": {
-                    "product_id": item["product_id"], "order_id": order_id,
-                    "quantity": item["quantity"], "kind": kind, "at": moment,
-                }},
-                upsert=True,
-            )
+        """The order's movement of ``kind``; recording the same order and kind again changes nothing."""
+        try:
+            # The id is the idempotency key: a redelivered event finds it taken.
+            self.movements.insert_one({
+                "_id": f"{order_id}:{kind}", "order_id": order_id, "kind": kind, "at": now(),
+                "items": [{"product_id": item["product_id"], "quantity": item["quantity"]} for item in items],
+            })
+        except DuplicateKeyError:
+            pass
 
     def for_product(self, product_id, page):
-        query = {"product_id": product_id}
+        """One page of the product's movements, oldest first, and how many there are."""
+        query = {"items.product_id": product_id}
         skip, limit = page_bounds(page)
         cursor = self.movements.find(query).sort([("at", ASCENDING), ("_id", ASCENDING)]).skip(skip).limit(limit)
-        return [from_document(d) for d in cursor], self.movements.count_documents(query)
+        return [_movement_of(document, product_id) for document in cursor], self.movements.count_documents(query)
+
+
+def _movement_of(document, product_id):
+    movement = from_document(document)
+    # An order names each product once, so one of its items is this product's.
+    item = next(item for item in movement.pop("items") if item["product_id"] == product_id)
+    return {**movement, "product_id": product_id, "quantity": item["quantity"]}

@@ -1,16 +1,19 @@
 """The orders service: places and cancels orders, and announces them."""
 from nameko.dependency_providers import Config
+from nameko.events import BROADCAST, event_handler
 from nameko.timer import timer
 
 # Imported as a module: `nameko run <module>` would take a HealthCheck in the
 # module's namespace for a service of its own.
 from common import health
 from common.after_reply import AfterReply
+from common.customer_events import CUSTOMER_DELETED, CUSTOMERS_SERVICE
 from common.observability import WorkerLogging
 from common.order_events import OrderSchema
 from common.rpc import CallDeadline, EventDispatcher, RpcClient, rpc
 from common.schemas import given, load, page_of
 from common.storage import Storage
+from orders.known_customers import CustomerCheck, KnownCustomers
 from orders.schemas import OrderQuerySchema, OrderRequestSchema
 from orders.storage import OrderStore
 from orders.workflow import OrderWorkflow
@@ -27,6 +30,7 @@ class OrdersService(health.HealthCheck):
 
     store = Storage(OrderStore)
     customers = RpcClient("customers")
+    known_customers = KnownCustomers()
     product = RpcClient("product", cleanup={"release_stock"})
     # Mandatory: an event that no consumer's queue is bound to yet is refused
     # by the broker and stays in the order's outbox, rather than vanish.
@@ -37,7 +41,8 @@ class OrdersService(health.HealthCheck):
 
     @property
     def workflow(self):
-        return OrderWorkflow(self.store, self.customers, self.product, self.dispatch, self.after_reply)
+        return OrderWorkflow(self.store, CustomerCheck(self.known_customers, self.customers), self.product,
+                             self.dispatch, self.after_reply)
 
     @rpc
     def create_order(self, data):
@@ -59,6 +64,13 @@ class OrdersService(health.HealthCheck):
     @rpc
     def cancel_order(self, order_id):
         return orders.dump(self.workflow.cancel(order_id))
+
+    # Every instance keeps its own KnownCustomers, so each needs its own copy
+    # of the event; a copy missed while disconnected is made good by expiry.
+    @event_handler(CUSTOMERS_SERVICE, CUSTOMER_DELETED, handler_type=BROADCAST, reliable_delivery=False)
+    def forget_customer(self, payload):
+        if isinstance(payload, dict):
+            self.known_customers.discard(payload.get("id"))
 
     @timer(interval=SWEEP_INTERVAL_SECONDS)
     def sweep(self):

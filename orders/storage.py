@@ -11,7 +11,7 @@ import datetime
 import uuid
 
 from bson import Decimal128
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 
 from common.errors import OrderNotFound
 from common.storage import RecordStore, from_document, now
@@ -33,37 +33,43 @@ class OrderStore(RecordStore):
     def to_stored(self, fields):
         stored = dict(fields)
         if "items" in stored:
-            stored["items"] = [
-                {**item, "unit_price": Decimal128(item["unit_price"]),
-                 "line_total": Decimal128(item["line_total"])}
-                for item in stored["items"]
-            ]
-        if "total" in stored:
-            stored["total"] = Decimal128(stored["total"])
-        return stored
+            stored["items"] = [_stored_money(item, ("unit_price", "line_total")) for item in stored["items"]]
+        return _stored_money(stored, ("total",))
 
-    def create_pending(self, customer_id, items, total):
+    def create_pending(self, customer_id, items):
+        """Save an order as asked (``product_id`` and ``quantity`` per item), before any stock is taken.
+
+        It is priced when confirmed, with the prices its reservation took.
+        """
         return self.create({
-            "customer_id": customer_id, "status": "pending", "items": items, "total": total,
+            "customer_id": customer_id, "status": "pending", "items": items,
             "outbox": [], "release_due": False,
         })
 
-    def change_status(self, order, target, moment, event=None, release_due=False):
-        """Move ``order`` from the status it was read with to ``target``, atomically.
+    def change_status(self, order, target, moment, event=None, release_due=False, changes=None):
+        """Move ``order`` from the status it was read with to ``target``, atomically, with ``changes``.
 
-        Returns the updated order, or None when its status changed meanwhile.
+        Returns the order as updated, or None when its status changed meanwhile.
         """
-        update = {"$set": {"status": target, "updated_at": moment}}
+        fields = {**(changes or {}), "status": target, "updated_at": moment}
         if release_due:
-            update["$set"]["release_due"] = True
+            fields["release_due"] = True
+        update = {"$set": self.to_stored(fields)}
         if event is not None:
             update["$push"] = {"outbox": event}
-        document = self.records.find_one_and_update(
-            {"_id": self._oid(order["id"]), "status": order["status"]},
-            update,
-            return_document=ReturnDocument.AFTER,
-        )
-        return from_document(document)
+        # The status guard makes the order as read plus these changes the
+        # order as stored: no need to read it back (nor a findAndModify).
+        result = self.records.update_one({"_id": self._oid(order["id"]), "status": order["status"]}, update)
+        if not result.modified_count:
+            return None
+        changed = {**order, **fields}
+        if event is not None:
+            changed["outbox"] = [*order.get("outbox", []), event]
+        return changed
+
+    def discard_pending(self, order):
+        """Delete an order still pending (one refused before anything was taken); False if it moved on."""
+        return self.records.delete_one({"_id": self._oid(order["id"]), "status": "pending"}).deleted_count == 1
 
     def event_dispatched(self, order_id, event_id):
         self.records.update_one({"_id": self._oid(order_id)}, {"$pull": {"outbox": {"id": event_id}}})
@@ -94,6 +100,10 @@ class OrderStore(RecordStore):
         # Oldest first: every order gets its turn.
         cursor = self.records.find(query).sort([("updated_at", ASCENDING), ("_id", ASCENDING)])
         return [from_document(d) for d in cursor.limit(SWEEP_BATCH)]
+
+
+def _stored_money(document, names):
+    return {key: Decimal128(value) if key in names else value for key, value in document.items()}
 
 
 def outbox_event(event_type, payload, moment):

@@ -60,22 +60,27 @@ class OrderWorkflow:
             raise ServiceUnavailable("The request arrived after its caller stopped waiting.")
         customer_id = request["customer_id"]
         self._require_customer(customer_id)
-        lines = price_lines(request["items"], self._products(request["items"]))
-        order = self.store.create_pending(customer_id, lines, sum(line["line_total"] for line in lines))
-        reserved_items = [{"product_id": line["product_id"], "quantity": line["quantity"]} for line in lines]
+        asked = [{"product_id": item["product_id"], "quantity": item["quantity"]} for item in request["items"]]
+        order = self.store.create_pending(customer_id, asked)
         try:
-            self.product.reserve_stock(order["id"], reserved_items)
-        except (InsufficientStock, UnknownProduct) as refusal:
-            # All or nothing: a refused reservation took no stock. The release
-            # only closes the reservation, so no late duplicate can take any.
-            self._change(order, OrderStatus.REJECTED)
-            raise type(refusal)(refusal.message, {**refusal.details, "order_id": order["id"]}) from None
+            reservation = self.product.reserve_stock(order["id"], asked)
+        except UnknownProduct:
+            # Refused before anything was opened or taken: there is nothing to keep.
+            self.store.discard_pending(order)
+            raise
+        except InsufficientStock as refusal:
+            # All or nothing: a refused reservation took no stock, and it is
+            # closed, so no late duplicate can take any: nothing to release.
+            self._change(order, OrderStatus.REJECTED, releases_stock=False)
+            raise InsufficientStock(refusal.message, {**refusal.details, "order_id": order["id"]}) from None
         except ServiceError:
             # Unknown outcome (timeout, or released meanwhile): give it up safely.
             return self._give_up(order)
         if out_of_time(deadline):
             return self._give_up(order)
-        confirmed = self._change(order, OrderStatus.CONFIRMED)
+        lines = price_lines(reservation["items"])
+        priced = {"items": lines, "total": sum(line["line_total"] for line in lines)}
+        confirmed = self._change(order, OrderStatus.CONFIRMED, changes=priced)
         return confirmed if confirmed is not None else self._settled_meanwhile(order)
 
     def _give_up(self, order):
@@ -116,17 +121,21 @@ class OrderWorkflow:
         for order in self.store.undelivered_events(retry_after):
             self._deliver(order)
 
-    def _change(self, order, target):
-        """Apply one checked status change with what it entails; None if the order changed meanwhile."""
+    def _change(self, order, target, changes=None, releases_stock=None):
+        """Apply one checked status change with what it entails; None if the order changed meanwhile.
+
+        ``releases_stock``: whether the order may hold stock to release; by
+        default, whether the target status is one that releases it.
+        """
         needs_change(order["status"], target)
         moment = now()
         event_type = event_for(order["status"], target)
         event = None
         if event_type is not None:
-            payload = order_payload.dump({**order, "status": target.value, "updated_at": moment})
+            payload = order_payload.dump({**order, **(changes or {}), "status": target.value, "updated_at": moment})
             event = outbox_event(event_type, payload, moment)
-        release_due = target in RELEASES_STOCK
-        changed = self.store.change_status(order, target.value, moment, event, release_due)
+        release_due = target in RELEASES_STOCK if releases_stock is None else releases_stock
+        changed = self.store.change_status(order, target.value, moment, event, release_due, changes)
         if changed is not None:
             if release_due:
                 self._release(changed)
@@ -169,15 +178,6 @@ class OrderWorkflow:
                 f"Customer {customer_id} does not exist.", {"customer_id": customer_id}
             ) from None
 
-    def _products(self, items):
-        """The ordered products by id, fetched in one call; UnknownProduct names any missing."""
-        wanted = [item["product_id"] for item in items]
-        found = {product["id"]: product for product in self.product.get_many(wanted)}
-        missing = [product_id for product_id in wanted if product_id not in found]
-        if missing:
-            raise UnknownProduct(f"Unknown products: {', '.join(missing)}.", {"product_ids": missing})
-        return found
-
 
 def out_of_time(deadline):
     # The margin leaves time for the confirmation to be saved and its reply
@@ -185,17 +185,15 @@ def out_of_time(deadline):
     return deadline is not None and time.time() > deadline - DEADLINE_MARGIN_SECONDS
 
 
-def price_lines(items, products):
-    """Order lines with the product's name and price copied at order time."""
-    lines = []
-    for item in items:
-        product = products[item["product_id"]]
-        unit_price = Decimal(product["price"])
-        lines.append({
+def price_lines(items):
+    """Order lines from reserved items, at the name and price their reservation took."""
+    return [
+        {
             "product_id": item["product_id"],
-            "name": product["name"],
-            "unit_price": unit_price,
+            "name": item["name"],
+            "unit_price": Decimal(item["unit_price"]),
             "quantity": item["quantity"],
-            "line_total": unit_price * item["quantity"],
-        })
-    return lines
+            "line_total": Decimal(item["unit_price"]) * item["quantity"],
+        }
+        for item in items
+    ]

@@ -39,10 +39,18 @@ class ReservationState(str, Enum):
 def reserve_stock(store, order_id, items):
     """Take ``items`` for ``order_id``: all of them, or none and an error naming the shortfall.
 
+    The reservation's items come back priced (``name``, ``unit_price``) as the
+    products were when it was opened: the caller needs no separate lookup.
     The items of the first call for an order id are the ones that count; a
     repeated call returns (or refuses) as the first one did.
     """
-    record = store.open_reservation(order_id, items, LEASE_SECONDS)
+    prices = store.prices([item["product_id"] for item in items])
+    missing = [item["product_id"] for item in items if item["product_id"] not in prices]
+    if missing:
+        # Nothing was opened or taken: a repeated call is refused the same way.
+        raise UnknownProduct.for_ids(missing)
+    priced = [{**item, **prices[item["product_id"]]} for item in items]
+    record = store.open_reservation(order_id, priced, LEASE_SECONDS)
     lease = record.pop("lease")
     state = ReservationState(record["state"])
     if state is ReservationState.RESERVING and lease is None:
@@ -68,7 +76,7 @@ def reserve_stock(store, order_id, items):
         raise _refusal(shortfall)
     if not store.close_reservation(order_id, lease, ReservationState.RESERVED):
         return _settled(store, store.get_reservation(order_id))
-    return store.get_reservation(order_id)
+    return {**record, "state": ReservationState.RESERVED.value}
 
 
 def _settled(store, record):
@@ -78,6 +86,9 @@ def _settled(store, record):
     if state is ReservationState.RESERVED:
         return record
     if state is ReservationState.FAILED:
+        # The call that failed it may have stopped before giving everything
+        # back; the caller takes a refusal to mean that nothing is held.
+        _give_back(store, order_id, record["items"])
         raise _refusal(record["shortfall"])
     if state is ReservationState.RELEASED:
         # An earlier delivery may have taken stock before it crashed, and the
@@ -119,8 +130,6 @@ def _shortage(store, item):
 def _refusal(shortfall):
     missing = [entry["product_id"] for entry in shortfall if entry["available"] is None]
     if missing:
-        return UnknownProduct(
-            f"Unknown products: {', '.join(missing)}.", {"product_ids": missing}
-        )
+        return UnknownProduct.for_ids(missing)
     short = ", ".join(entry["product_id"] for entry in shortfall)
     return InsufficientStock(f"Not enough stock for: {short}.", {"products": shortfall})

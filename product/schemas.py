@@ -57,7 +57,8 @@ class ProductIdsSchema(Schema):
 
 
 class ReservedItemSchema(Schema):
-    product_id = ObjectIdString(required=True)
+    # An id that cannot exist is an unknown product (UnknownProduct), like any other.
+    product_id = fields.String(required=True)
     quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=MAX_ORDER_QUANTITY))
 
 
@@ -67,7 +68,14 @@ class ReservationRequestSchema(ItemsRequestSchema):
         fields.Nested(ReservedItemSchema), required=True, validate=validate.Length(min=1, max=MAX_ORDER_ITEMS)
     )
 
+class PricedItemSchema(ReservedItemSchema):
+    """A reserved item with the product's name and price as the reservation took it."""
+
+    name = fields.String()
+    unit_price = Money()
+
+
 class ReservationSchema(Schema):
     order_id = fields.String()
     state = fields.String()
-    items = fields.List(fields.Nested(ReservedItemSchema))
+    items = fields.List(fields.Nested(PricedItemSchema))

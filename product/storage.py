@@ -3,7 +3,6 @@ import datetime
 import uuid
 
 from bson import Decimal128
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from common.errors import InsufficientStock, ProductNotFound, StockLimitExceeded
@@ -32,19 +31,22 @@ class ProductStore(RecordStore):
 
     def get_many(self, product_ids):
         """The products among ``product_ids`` that exist, in one query."""
-        ids = [oid for oid in map(object_id_or_none, product_ids) if oid is not None]
-        return [from_document(d) for d in self.records.find({"_id": {"$in": ids}}, self.projection)]
+        return [from_document(d) for d in self.records.find({"_id": {"$in": _object_ids(product_ids)}},
+                                                            self.projection)]
+
+    def prices(self, product_ids):
+        """``{product_id: {"name", "unit_price"}}`` for those of ``product_ids`` that exist, in one query."""
+        found = self.records.find({"_id": {"$in": _object_ids(product_ids)}}, {"name": 1, "price": 1})
+        return {str(d["_id"]): {"name": d["name"], "unit_price": d["price"].to_decimal()} for d in found}
 
     def adjust_stock(self, product_id, change):
         """Add ``change`` (negative: remove) to the stock, never below zero; the product after."""
         guard = {"stock": {"$gte": -change}} if change < 0 else {"stock": {"$lte": MAX_STOCK - change}}
-        document = self.records.find_one_and_update(
+        adjusted = self.records.update_one(
             {"_id": self._oid(product_id), **guard},
             {"$inc": {"stock": change}, "$set": {"updated_at": now()}},
-            projection=self.projection,
-            return_document=ReturnDocument.AFTER,
         )
-        if document is None:
+        if not adjusted.modified_count:
             available = self.available_stock(product_id)
             if available is None:
                 raise self.not_found.for_id(product_id)
@@ -57,7 +59,7 @@ class ProductStore(RecordStore):
                 f"Cannot remove {-change} units: {available} in stock.",
                 {"products": [{"product_id": str(product_id), "requested": -change, "available": available}]},
             )
-        return from_document(document)
+        return self.get(product_id)
 
     def search(self, text, sort, page):
         return self.page(matching_text(text, ("name", "description")), sort, page)
@@ -98,21 +100,18 @@ class ProductStore(RecordStore):
         """
         moment = now()
         lease = {"id": uuid.uuid4().hex, "until": moment + datetime.timedelta(seconds=lease_seconds)}
-        record = {"_id": order_id, "items": items, "state": "reserving", "lease": lease,
-                  "created_at": moment, "updated_at": moment}
+        record = {"_id": order_id, "items": [_stored_item(item) for item in items], "state": "reserving",
+                  "lease": lease, "created_at": moment, "updated_at": moment}
         try:
             self.reservations.insert_one(record)
             return {**_reservation(record), "lease": lease}
         except DuplicateKeyError:
             pass
-        claimed = self.reservations.find_one_and_update(
+        claimed = self.reservations.update_one(
             {"_id": order_id, "state": "reserving", "lease.until": {"$lt": moment}},
             {"$set": {"lease": lease, "updated_at": moment}},
-            return_document=ReturnDocument.AFTER,
         )
-        if claimed is not None:
-            return {**_reservation(claimed), "lease": lease}
-        return {**self.get_reservation(order_id), "lease": None}
+        return {**self.get_reservation(order_id), "lease": lease if claimed.modified_count else None}
 
     def close_reservation(self, order_id, lease, state, shortfall=None):
         """Move a reserving reservation this call holds the lease of to ``state``.
@@ -128,23 +127,23 @@ class ProductStore(RecordStore):
         return result.modified_count == 1
 
     def release_reservation(self, order_id):
-        """Mark the reservation released (creating it if none exists); the record as it was before."""
+        """Mark the reservation released (creating it if none exists); the record as it was before.
+
+        A record's items never change once it exists, so the one read before
+        the update gives back exactly what the order may hold.
+        """
         moment = now()
-        for attempt in range(2):
+        before = self.get_reservation(order_id)
+        if before is None:
             try:
-                before = self.reservations.find_one_and_update(
-                    {"_id": order_id},
-                    {"$set": {"state": "released", "updated_at": moment},
-                     "$setOnInsert": {"items": [], "created_at": moment}},
-                    upsert=True,
-                    return_document=ReturnDocument.BEFORE,
-                )
-                break
+                self.reservations.insert_one({"_id": order_id, "items": [], "state": "released",
+                                              "created_at": moment, "updated_at": moment})
+                return {"order_id": order_id, "items": [], "state": "released"}
             except DuplicateKeyError:
                 # A concurrent reserve created the record first; now it exists.
-                if attempt:
-                    raise
-        return _reservation(before) if before else {"order_id": order_id, "items": [], "state": "released"}
+                before = self.get_reservation(order_id)
+        self.reservations.update_one({"_id": order_id}, {"$set": {"state": "released", "updated_at": moment}})
+        return before
 
     def get_reservation(self, order_id):
         return _reservation(self.reservations.find_one({"_id": order_id}))
@@ -154,4 +153,22 @@ def _reservation(record):
     """A reservation record as the rules see it; the lease is the store's own bookkeeping."""
     if record is None:
         return None
-    return {"order_id": record["_id"], **{k: v for k, v in record.items() if k not in ("_id", "lease")}}
+    reservation = {"order_id": record["_id"], **{k: v for k, v in record.items() if k not in ("_id", "lease")}}
+    reservation["items"] = [_loaded_item(item) for item in record["items"]]
+    return reservation
+
+
+def _stored_item(item):
+    if "unit_price" in item:
+        return {**item, "unit_price": Decimal128(item["unit_price"])}
+    return item
+
+
+def _loaded_item(item):
+    if isinstance(item.get("unit_price"), Decimal128):
+        return {**item, "unit_price": item["unit_price"].to_decimal()}
+    return item
+
+
+def _object_ids(product_ids):
+    return [oid for oid in map(object_id_or_none, product_ids) if oid is not None]

@@ -33,7 +33,7 @@ def test_a_request_id_is_returned_and_logged_by_every_service_it_reaches(http, s
     # The id travels with the RPC calls and on with the order_created event.
     for service, entrypoint in [
         ("gateway", "create_order"), ("orders", "create_order"), ("customers", "get"),
-        ("product", "get_many"), ("product", "reserve_stock"),
+        ("product", "reserve_stock"),
         ("inventory", "on_order_created"), ("shipping", "on_order_created"),
     ]:
         entries = wait_until(

@@ -60,20 +60,23 @@ def test_an_echoed_product_update_cannot_undo_reservations(start_services, servi
 
 def test_a_503_for_post_orders_means_no_order_was_placed(start_services, database, monkeypatch):
     address = f"127.0.0.1:{free_port()}"
-    start_services(ProductService, CustomersService, GatewayService, RPC_TIMEOUT=1, WEB_SERVER_ADDRESS=address)
-    start_services(OrdersService, RPC_TIMEOUT=1, max_workers=1)  # orders busy: one request at a time
+    # One 2 s budget per HTTP request, shared by every call it causes.
+    start_services(ProductService, CustomersService, GatewayService, RPC_TIMEOUT=2, WEB_SERVER_ADDRESS=address)
+    start_services(OrdersService, RPC_TIMEOUT=2, max_workers=1)  # orders busy: one request at a time
     api = f"http://{address}"
     customer = requests.post(f"{api}/customers", json={"name": "Ada", "email": "ada@example.com"}).json()
     lamp = requests.post(f"{api}/products", json={"name": "Lamp", "price": "1.00", "stock": 10}).json()
 
-    # Each hop answers well within its own 1 s deadline.
+    # The first order's hops (customer check, reserve) fit its budget together;
+    # the second (its customer now known: only the reserve) spends most of its
+    # budget waiting for the busy orders worker, and the reserve overruns it.
     started = []
-    for cls, method in ((CustomersService, "get"), (ProductService, "get_many"), (ProductService, "reserve_stock")):
+    for cls, method, pause in ((CustomersService, "get", 0.3), (ProductService, "reserve_stock", 0.8)):
         original = getattr(cls, method)
 
-        def slow(self, *args, __original=original, **kwargs):
-            started.append(method)
-            eventlet.sleep(0.6)
+        def slow(self, *args, __original=original, __method=method, __pause=pause, **kwargs):
+            started.append(__method)
+            eventlet.sleep(__pause)
             return __original(self, *args, **kwargs)
 
         monkeypatch.setattr(cls, method, slow)
@@ -93,6 +96,7 @@ def test_a_503_for_post_orders_means_no_order_was_placed(start_services, databas
     wait_until(lambda: orders_total("pending") == 0, timeout=10, message="orders to settle the second order")
     assert orders_total("confirmed") == 1
     assert requests.get(f"{api}/products/{lamp['id']}").json()["stock"] == 9
+    assert started.count("get") == 1  # the second order's customer was known: no customers.get
 
 
 def test_stock_taken_by_a_reserve_that_outlived_its_deadline_is_released_promptly(

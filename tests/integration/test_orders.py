@@ -106,6 +106,9 @@ def test_partial_reservation_is_rolled_back(rpc, customer, database):
         assert stored.get("reservations", {}) == {}
     rejected = rpc.orders.get_order(refused.value.details["order_id"])
     assert rejected["status"] == "rejected"
+    # No release_stock was asked for: the refused reservation stays failed (a release would mark it released).
+    record = database("product").reservations.find_one({"_id": rejected["id"]})
+    assert record["state"] == "failed"
 
 
 def test_unknown_customer_or_product_is_refused_before_anything_is_stored(rpc, customer, database):
@@ -121,6 +124,7 @@ def test_unknown_customer_or_product_is_refused_before_anything_is_stored(rpc, c
     assert no_product.value.details == {"product_ids": [missing_id]}
 
     assert database("orders").orders.count_documents({}) == 0
+    assert database("product").reservations.count_documents({}) == 0
     assert stock_of(rpc, product) == 5
 
 

@@ -248,3 +248,38 @@ def test_create_never_returns_reservations_given_to_it(store):
 
 def test_ping_answers(store):
     store.ping()
+
+
+def test_prices_names_the_existing_products_with_their_price_in_one_query(recorded):
+    store, recorder = recorded
+    lamp = add(store, "Lamp", price="12.50")
+    chair = add(store, "Chair", price="3.00")
+    recorder.commands.clear()
+
+    prices = store.prices([lamp["id"], "abc", MISSING_ID, chair["id"]])
+
+    assert prices == {
+        lamp["id"]: {"name": "Lamp", "unit_price": Decimal("12.50")},
+        chair["id"]: {"name": "Chair", "unit_price": Decimal("3.00")},
+    }
+    assert len(recorder.named("find", "aggregate", "getMore", "count")) == 1
+
+
+def test_writes_use_no_find_and_modify(recorded):
+    store, recorder = recorded
+    lamp = add(store, "Lamp", stock=5)
+    recorder.commands.clear()
+
+    assert store.update(lamp["id"], {"description": "bright"})["description"] == "bright"
+    assert store.adjust_stock(lamp["id"], -2)["stock"] == 3
+    store.release_reservation("order-1")
+    store.release_reservation("order-1")
+    assert store.delete(lamp["id"]) == lamp["id"]
+
+    assert recorder.named("findAndModify") == []
+
+
+def test_delete_returns_the_canonical_id(store):
+    lamp = add(store, "Lamp")
+
+    assert store.delete(lamp["id"].upper()) == lamp["id"]

@@ -4,7 +4,7 @@ import datetime
 import pytest
 from nameko.testing.services import worker_factory
 
-from common.errors import EmailAlreadyExists, ValidationFailed
+from common.errors import CustomerNotFound, EmailAlreadyExists, ValidationFailed
 from customers.service import CustomersService
 
 MOMENT = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.timezone.utc)
@@ -148,3 +148,22 @@ def test_get_and_delete_pass_the_id(service):
 def test_ping_calls_store_ping(service):
     assert service.ping() == "ok"
     service.store.ping.assert_called_once_with()
+
+
+def test_delete_announces_customer_deleted_after_the_reply_with_the_canonical_id(service):
+    service.store.delete.return_value = CUSTOMER_ID
+
+    assert service.delete(CUSTOMER_ID.upper()) is None
+
+    service.store.delete.assert_called_once_with(CUSTOMER_ID.upper())
+    service.after_reply.assert_called_once_with(service.dispatch, "customer_deleted", {"id": CUSTOMER_ID})
+    service.dispatch.assert_not_called()  # deferred: not sent before the reply
+
+
+def test_a_failed_delete_announces_nothing(service):
+    service.store.delete.side_effect = CustomerNotFound("gone")
+
+    with pytest.raises(CustomerNotFound):
+        service.delete(CUSTOMER_ID)
+
+    service.after_reply.assert_not_called()

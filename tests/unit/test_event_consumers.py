@@ -70,8 +70,11 @@ def inventory(database):
 
 
 def recorded(movements_db):
+    """(order, kind, product, quantity) for every item of every stored movement document."""
     return sorted(
-        (m["order_id"], m["kind"], m["product_id"], m["quantity"]) for m in movements_db.find()
+        (m["order_id"], m["kind"], item["product_id"], item["quantity"])
+        for m in movements_db.find()
+        for item in m["items"]
     )
 
 
@@ -81,6 +84,19 @@ def test_order_created_records_one_reserved_movement_per_item(inventory, movemen
     assert recorded(movements_db) == [
         (ORDER_ID, "reserved", LAMP, 2),
         (ORDER_ID, "reserved", DESK, 1),
+    ]
+
+
+def test_an_event_is_stored_as_one_document_per_order_and_kind(inventory, movements_db):
+    inventory.on_order_created(payload())
+    inventory.on_order_cancelled(payload(status="cancelled"))
+
+    documents = sorted(movements_db.find(), key=lambda m: m["_id"])
+    assert [(m["_id"], m["order_id"], m["kind"], m["items"]) for m in documents] == [
+        (f"{ORDER_ID}:released", ORDER_ID, "released",
+         [{"product_id": LAMP, "quantity": 2}, {"product_id": DESK, "quantity": 1}]),
+        (f"{ORDER_ID}:reserved", ORDER_ID, "reserved",
+         [{"product_id": LAMP, "quantity": 2}, {"product_id": DESK, "quantity": 1}]),
     ]
 
 
@@ -126,6 +142,20 @@ def test_movements_are_listed_per_product(inventory):
 
     assert listed["total"] == 1
     assert [(m["order_id"], m["kind"], m["quantity"]) for m in listed["items"]] == [(ORDER_ID, "reserved", 2)]
+
+
+def test_each_listed_movement_names_its_product_alone(inventory):
+    inventory.on_order_created(payload())
+    inventory.on_order_cancelled(payload(status="cancelled"))
+
+    listed = inventory.list_movements(DESK)
+
+    assert listed["total"] == 2
+    assert [(m["product_id"], m["order_id"], m["kind"], m["quantity"]) for m in listed["items"]] == [
+        (DESK, ORDER_ID, "reserved", 1),
+        (DESK, ORDER_ID, "released", 1),
+    ]
+    assert all("items" not in m and m["at"] for m in listed["items"])
 
 
 @pytest.mark.parametrize("handler", ["on_order_created", "on_order_cancelled"])

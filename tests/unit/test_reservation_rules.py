@@ -35,6 +35,13 @@ class FakeProductStore:
     def update(self, product_id, fields):
         self.products[product_id].update(fields)
 
+    def prices(self, product_ids):
+        return {
+            product_id: {"name": self.products[product_id]["name"], "unit_price": self.products[product_id]["price"]}
+            for product_id in product_ids
+            if product_id in self.products
+        }
+
     def take_stock(self, product_id, order_id, quantity):
         product = self.products.get(product_id)
         if product is None:
@@ -130,6 +137,11 @@ def line(product_id, quantity):
     return {"product_id": product_id, "quantity": quantity}
 
 
+def priced(product_id, quantity):
+    """A reservation record's item: the line with the product's name and price."""
+    return {**line(product_id, quantity), "name": "Widget", "unit_price": Decimal("1.00")}
+
+
 def stocks(store, *product_ids):
     return [store.available_stock(product_id) for product_id in product_ids]
 
@@ -145,7 +157,7 @@ def test_reserve_takes_every_item_and_marks_the_record_reserved(store):
 
     assert record["state"] == ReservationState.RESERVED.value
     assert record["order_id"] == order_id
-    assert record["items"] == [line(lamp, 2), line(desk, 3)]
+    assert record["items"] == [priced(lamp, 2), priced(desk, 3)]
     assert stocks(store, lamp, desk) == [3, 0]
     assert (held(store, lamp, order_id), held(store, desk, order_id)) == (2, 3)
 
@@ -193,6 +205,30 @@ def test_missing_product_raises_unknown_product_naming_it_and_takes_nothing(stor
     assert store.available_stock(lamp) == 5
 
 
+def test_unknown_product_is_refused_before_any_reservation_record_is_opened(store, monkeypatch):
+    lamp = add_product(store, 5)
+    order_id = new_order_id()
+    open_reservation = mock.Mock(wraps=store.open_reservation)
+    monkeypatch.setattr(store, "open_reservation", open_reservation)
+
+    with pytest.raises(UnknownProduct):
+        reservation.reserve_stock(store, order_id, [line(lamp, 1), line(MISSING_PRODUCT, 1)])
+
+    open_reservation.assert_not_called()
+    assert store.get_reservation(order_id) is None
+    assert held(store, lamp, order_id) is None
+
+
+def test_the_record_items_carry_the_name_and_price_the_products_had(store):
+    lamp = store.create({"name": "Lamp", "price": Decimal("12.50"), "description": "", "stock": 5})["id"]
+    order_id = new_order_id()
+
+    record = reservation.reserve_stock(store, order_id, [line(lamp, 2)])
+
+    assert record["items"] == [{"product_id": lamp, "quantity": 2, "name": "Lamp", "unit_price": Decimal("12.50")}]
+    assert store.get_reservation(order_id)["items"] == record["items"]
+
+
 def test_failed_reservation_is_recorded_with_its_shortfall(store):
     lamp = add_product(store, 1)
     order_id = new_order_id()
@@ -226,7 +262,9 @@ def test_repeated_reserve_returns_the_record_and_takes_stock_once(store):
 
     second = reservation.reserve_stock(store, order_id, [line(lamp, 2)])
 
-    assert second == first
+    # The first call answers from memory, a repeat from the stored record
+    # (whose timestamps the database rounds): what they say must be the same.
+    assert {k: second[k] for k in ("order_id", "state", "items")} == {k: first[k] for k in ("order_id", "state", "items")}
     assert second["state"] == ReservationState.RESERVED.value
     assert store.available_stock(lamp) == 3
 
@@ -238,7 +276,7 @@ def test_repeated_reserve_keeps_the_items_of_the_first_call(store):
 
     second = reservation.reserve_stock(store, order_id, [line(lamp, 4)])
 
-    assert second["items"] == [line(lamp, 2)]
+    assert second["items"] == [priced(lamp, 2)]
     assert store.available_stock(lamp) == 3
 
 
@@ -288,6 +326,25 @@ def test_failed_reserve_repeated_after_restock_still_refuses(store):
     assert held(store, lamp, order_id) is None
 
 
+def test_repeated_failed_reserve_gives_back_what_the_failing_call_left_held(store):
+    """A failing call that died before giving back: the retry gives back, then refuses."""
+    lamp, desk = add_product(store, 5), add_product(store, 0)
+    order_id = new_order_id()
+    items = [line(lamp, 2), line(desk, 1)]
+    opened = store.open_reservation(order_id, [priced(lamp, 2), priced(desk, 1)], 60)
+    assert store.take_stock(lamp, order_id, 2)
+    shortfall = [{"product_id": desk, "requested": 1, "available": 0}]
+    assert store.close_reservation(order_id, opened["lease"], ReservationState.FAILED, shortfall=shortfall)
+    assert store.available_stock(lamp) == 3
+
+    with pytest.raises(InsufficientStock) as caught:
+        reservation.reserve_stock(store, order_id, items)
+
+    assert caught.value.details == {"products": shortfall}
+    assert store.available_stock(lamp) == 5
+    assert held(store, lamp, order_id) is None
+
+
 # releasing
 
 
@@ -299,7 +356,7 @@ def test_release_gives_back_everything_the_order_holds(store):
     released = reservation.release_stock(store, order_id)
 
     assert released["state"] == ReservationState.RELEASED.value
-    assert released["items"] == [line(lamp, 2), line(desk, 3)]
+    assert released["items"] == [priced(lamp, 2), priced(desk, 3)]
     assert stocks(store, lamp, desk) == [5, 3]
     assert store.get_reservation(order_id)["state"] == ReservationState.RELEASED.value
 

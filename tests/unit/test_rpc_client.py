@@ -82,3 +82,55 @@ def test_call_async_is_refused_plainly():
 
     with pytest.raises(NotImplementedError):
         client.call_async()
+
+
+def test_the_request_budget_gives_each_request_one_deadline_rpc_timeout_from_its_arrival():
+    from common.rpc import DEADLINE, RequestBudget
+
+    budget = RequestBudget()
+    budget.container = SimpleNamespace(config={"RPC_TIMEOUT": 3})
+    worker_ctx = SimpleNamespace(data={})
+    before = time.time()
+
+    budget.worker_setup(worker_ctx)
+
+    assert before + 3 <= worker_ctx.data[DEADLINE] <= time.time() + 3
+
+
+@pytest.mark.parametrize("kind", ["rpc", "http", "event"])
+def test_an_inherited_deadline_counts_for_rpc_and_http_workers_only(kind):
+    from nameko.events import EventHandler
+    from nameko.rpc import Rpc
+    from nameko.web.handlers import HttpRequestHandler
+
+    from common.rpc import DEADLINE, inherited_deadline
+
+    entrypoint = {
+        "rpc": Rpc.__new__(Rpc), "http": HttpRequestHandler.__new__(HttpRequestHandler),
+        "event": EventHandler.__new__(EventHandler),
+    }[kind]
+    worker_ctx = SimpleNamespace(data={DEADLINE: "1700000000.5"}, entrypoint=entrypoint)
+
+    assert inherited_deadline(worker_ctx) == (None if kind == "event" else 1700000000.5)
+
+
+def test_calls_in_one_request_share_its_deadline_however_many_there_are(monkeypatch):
+    from common.rpc import DEADLINE
+
+    container = SimpleNamespace(config={"AMQP_URI": "memory://"}, service_name="caller")
+    deadline = time.time() + 0.3
+    worker_ctx = SimpleNamespace(container=container, data={DEADLINE: deadline}, entrypoint=None)
+    worker_ctx.context_data = worker_ctx.data
+    from nameko.rpc import Rpc
+    worker_ctx.entrypoint = Rpc.__new__(Rpc)
+    listener = ReplyListener()
+    listener.routing_key = "replies"
+    monkeypatch.setattr(Publisher, "publish", lambda *args, **kwargs: None)
+
+    started = time.time()
+    for method in ("first", "second"):
+        client = _MethodClient(worker_ctx, "callee", method, listener, timeout=10, inherits_deadline=True, options={})
+        with pytest.raises(ServiceUnavailable):
+            client()
+    # Both calls together waited about the one 0.3 s budget, not 10 s (or 0.3 s) each.
+    assert time.time() - started < 1
