@@ -70,12 +70,23 @@ def group_members(group_ids):
 
 
 def fake_product_client(catalogue):
-    """Stands in for the orders service's product RPC client: products from ``catalogue``
-    by id, every reservation and release succeeding (tests change that per case)."""
+    """Stands in for the orders service's product RPC client: every reservation of
+    products in ``catalogue`` succeeds, priced from it, and one naming a product
+    it lacks is refused the way the product service refuses it; every release
+    succeeds (tests change that per case)."""
     from unittest import mock
 
-    client = mock.Mock(spec=["get_many", "reserve_stock", "release_stock"])
-    client.get_many.side_effect = lambda ids: [catalogue[i] for i in ids if i in catalogue]
-    client.reserve_stock.return_value = {"state": "reserved"}
+    from common.errors import UnknownProduct
+
+    def reserve_stock(order_id, items):
+        missing = [item["product_id"] for item in items if item["product_id"] not in catalogue]
+        if missing:
+            raise UnknownProduct.for_ids(missing)
+        priced = [{**item, "name": catalogue[item["product_id"]]["name"],
+                   "unit_price": catalogue[item["product_id"]]["price"]} for item in items]
+        return {"order_id": order_id, "state": "reserved", "items": priced}
+
+    client = mock.Mock(spec=["reserve_stock", "release_stock"])
+    client.reserve_stock.side_effect = reserve_stock
     client.release_stock.return_value = {"state": "released"}
     return client
