@@ -24,6 +24,7 @@ import eventlet
 from eventlet.corolocal import local
 from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
+from nameko.constants import NON_PERSISTENT as TRANSIENT
 from nameko.events import EventDispatcher as NamekoEventDispatcher
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
@@ -190,6 +191,9 @@ class _Call(MethodProxy):
     def run(self, args, kwargs):
         remaining = max(self.deadline - time.time(), 0.001)
         self.publisher.expiration = remaining
+        # Not written to disk: a request the broker loses is already a
+        # timeout for its caller, and it expires within seconds anyway.
+        self.publisher.delivery_mode = TRANSIENT
         unavailable = ServiceUnavailable(f"The {self.service_name} service is unavailable.")
         # One timer for publishing and waiting: a slow broker counts against the deadline too.
         timeout = eventlet.Timeout(remaining)

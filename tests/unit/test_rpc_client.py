@@ -62,18 +62,19 @@ def test_concurrent_calls_through_one_method_client_keep_their_own_replies(monke
     assert listener._reply_events == {}
 
 
-def test_the_deadline_and_expiry_travel_with_the_message(monkeypatch):
+def test_the_deadline_and_expiry_travel_with_the_message_which_is_not_persisted(monkeypatch):
     client, _ = method_client(timeout=2.0)
     sent = []
-    monkeypatch.setattr(Publisher, "publish",
-                        lambda self, payload, **kwargs: sent.append((self.expiration, kwargs["extra_headers"])))
+    monkeypatch.setattr(Publisher, "publish", lambda self, payload, **kwargs: sent.append(
+        (self.expiration, self.delivery_mode, kwargs["extra_headers"])))
     started = time.time()
 
     with pytest.raises(ServiceUnavailable):
         client.with_timeout(0.2)()
 
-    [(expiration, headers)] = sent
+    [(expiration, delivery_mode, headers)] = sent
     assert 0 < expiration <= 0.2
+    assert delivery_mode == 1  # transient: the broker keeps it in memory only
     assert started + 0.1 < headers["nameko.deadline"] <= started + 0.3
 
 
