@@ -69,8 +69,8 @@ class OrderSchema(Schema):
     customer_id = fields.String(required=True)
     status = fields.String(required=True, validate=validate.OneOf(ORDER_STATUSES))
     items = fields.List(fields.Nested(OrderItemSchema), required=True)
-    # Set once the order is confirmed, like its lines' prices.
-    total = Money(maximum=MAX_ORDER_TOTAL)
+    total = Money(maximum=MAX_ORDER_TOTAL, metadata={
+        "description": "Set once the order is confirmed, like its lines' prices."})
     created_at = fields.DateTime(required=True, format="iso")
     updated_at = fields.DateTime(required=True, format="iso")
 

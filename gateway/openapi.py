@@ -379,14 +379,14 @@ def _patch(converter, schema):
     return component
 
 
-def _output(converter, schema):
-    """A document as the API answers it: every field present, no other; ids are ObjectIds."""
+def _output(converter, schema, may_be_absent=()):
+    """A document as the API answers it: every field present but ``may_be_absent``, no other; ids are ObjectIds."""
     component = converter.schema2jsonschema(schema)
     for name, prop in component["properties"].items():
         prop.pop("default", None)
         if (name == "id" or name.endswith("_id")) and prop.get("type") == "string":
             prop["pattern"] = OBJECT_ID_PATTERN
-    component["required"] = sorted(component["properties"])
+    component["required"] = sorted(set(component["properties"]) - set(may_be_absent))
     component["additionalProperties"] = False
     return component
 
@@ -423,7 +423,8 @@ def _schemas(converter):
         "CustomerInput": _input(converter, CustomerSchema()),
         "CustomerPatch": _patch(converter, CustomerSchema()),
         "CustomerPage": _page(converter, "Customer"),
-        "Order": _output(converter, OrderSchema()),
+        # A pending or rejected order is not priced (see OrderItemSchema).
+        "Order": _output(converter, OrderSchema(), may_be_absent=("total",)),
         "OrderRequest": _input(converter, OrderRequestSchema()),
         "OrderPage": _page(converter, "Order"),
         "Shipment": _output(converter, ShipmentSchema()),

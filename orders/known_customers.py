@@ -48,12 +48,36 @@ class ExpiringSet:
         return True
 
 
+class KnownCustomerIds:
+    """Customer ids seen to exist, for ``ttl`` seconds each, and never one deleted meanwhile.
+
+    A deletion can arrive while a lookup of the same customer is in flight
+    (its answer, "exists", read before the deletion): the deletions are kept
+    as long as an entry, so that answer is not remembered.
+    """
+
+    def __init__(self, ttl, clock=time.monotonic):
+        self._seen = ExpiringSet(ttl, clock=clock)
+        self._deleted = ExpiringSet(ttl, clock=clock)
+
+    def __contains__(self, customer_id):
+        return customer_id in self._seen
+
+    def add(self, customer_id):
+        if customer_id not in self._deleted:
+            self._seen.add(customer_id)
+
+    def forget(self, customer_id):
+        self._seen.discard(customer_id)
+        self._deleted.add(customer_id)
+
+
 class KnownCustomers(DependencyProvider):
-    """The instance's ExpiringSet of customer ids seen to exist, shared by all its workers."""
+    """The instance's KnownCustomerIds, shared by all its workers."""
 
     def setup(self):
         ttl = float(self.container.config.get("CUSTOMER_CACHE_SECONDS", DEFAULT_CACHE_SECONDS))
-        self.known = ExpiringSet(ttl)
+        self.known = KnownCustomerIds(ttl)
 
     def get_dependency(self, worker_ctx):
         return self.known

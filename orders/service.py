@@ -70,7 +70,7 @@ class OrdersService(health.HealthCheck):
     @event_handler(CUSTOMERS_SERVICE, CUSTOMER_DELETED, handler_type=BROADCAST, reliable_delivery=False)
     def forget_customer(self, payload):
         if isinstance(payload, dict):
-            self.known_customers.discard(payload.get("id"))
+            self.known_customers.forget(payload.get("id"))
 
     @timer(interval=SWEEP_INTERVAL_SECONDS)
     def sweep(self):

@@ -47,9 +47,16 @@ def reserve_stock(store, order_id, items):
     prices = store.prices([item["product_id"] for item in items])
     missing = [item["product_id"] for item in items if item["product_id"] not in prices]
     if missing:
-        # Nothing was opened or taken: a repeated call is refused the same way.
-        raise UnknownProduct.for_ids(missing)
-    priced = [{**item, **prices[item["product_id"]]} for item in items]
+        earlier = store.get_reservation(order_id)
+        if earlier is None:
+            # Nothing is opened or taken for an order refused here.
+            raise UnknownProduct.for_ids(missing)
+        # A repeated call, for a product deleted since the first: the first
+        # call's record decides, or the units it took would be held for an
+        # order its caller was told does not exist.
+        priced = earlier["items"]
+    else:
+        priced = [{**item, **prices[item["product_id"]]} for item in items]
     record = store.open_reservation(order_id, priced, LEASE_SECONDS)
     lease = record.pop("lease")
     state = ReservationState(record["state"])

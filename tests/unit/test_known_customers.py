@@ -5,7 +5,7 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from common.errors import CustomerNotFound
-from orders.known_customers import CustomerCheck, ExpiringSet
+from orders.known_customers import CustomerCheck, ExpiringSet, KnownCustomerIds
 from orders.service import OrdersService
 
 CUSTOMER_ID = "5f00000000000000000000bb"
@@ -62,8 +62,20 @@ def test_the_oldest_entries_go_first_beyond_the_limit():
     assert ("a" in known, "b" in known, "c" in known) == (False, True, True)
 
 
+def test_a_customer_deleted_while_being_looked_up_is_not_remembered():
+    known = KnownCustomerIds(60)
+    customers = mock.Mock()
+    # The lookup read the customer; its deletion reaches this instance before the answer does.
+    customers.get.side_effect = lambda customer_id: known.forget(customer_id)
+    check = CustomerCheck(known, customers)
+
+    check.get(CUSTOMER_ID)
+
+    assert CUSTOMER_ID not in known
+
+
 def test_forget_customer_drops_the_deleted_customer():
-    known = ExpiringSet(60)
+    known = KnownCustomerIds(60)
     known.add(CUSTOMER_ID)
     known.add("other")
     service = worker_factory(OrdersService, known_customers=known)
@@ -75,7 +87,7 @@ def test_forget_customer_drops_the_deleted_customer():
 
 @pytest.mark.parametrize("payload", [None, [], "x", {}])
 def test_forget_customer_ignores_a_malformed_event(payload):
-    known = ExpiringSet(60)
+    known = KnownCustomerIds(60)
     known.add(CUSTOMER_ID)
     service = worker_factory(OrdersService, known_customers=known)
 

@@ -35,6 +35,9 @@ class FakeProductStore:
     def update(self, product_id, fields):
         self.products[product_id].update(fields)
 
+    def delete(self, product_id):
+        del self.products[product_id]
+
     def prices(self, product_ids):
         return {
             product_id: {"name": self.products[product_id]["name"], "unit_price": self.products[product_id]["price"]}
@@ -203,6 +206,21 @@ def test_missing_product_raises_unknown_product_naming_it_and_takes_nothing(stor
 
     assert caught.value.details == {"product_ids": [MISSING_PRODUCT]}
     assert store.available_stock(lamp) == 5
+
+
+def test_a_repeat_after_a_product_was_deleted_answers_as_the_first_call_did(store):
+    lamp, desk = add_product(store, 5), add_product(store, 3)
+    order_id = new_order_id()
+    first = reservation.reserve_stock(store, order_id, [line(lamp, 2), line(desk, 1)])
+    store.delete(desk)  # the first answer was lost; the call is delivered again
+
+    again = reservation.reserve_stock(store, order_id, [line(lamp, 2), line(desk, 1)])
+
+    # Not "unknown product": that would make the caller drop an order whose units are held.
+    assert (again["state"], again["items"]) == ("reserved", first["items"])
+    assert (store.available_stock(lamp), held(store, lamp, order_id)) == (3, 2)
+    reservation.release_stock(store, order_id)
+    assert (store.available_stock(lamp), held(store, lamp, order_id)) == (5, None)
 
 
 def test_unknown_product_is_refused_before_any_reservation_record_is_opened(store, monkeypatch):
