@@ -13,6 +13,7 @@ from customers.storage import CustomerStore
 
 customers = CustomerSchema()
 many_customers = CustomerSchema(many=True)
+customer_query = CustomerQuerySchema()
 
 
 class CustomersService(health.HealthCheck):
@@ -26,7 +27,7 @@ class CustomersService(health.HealthCheck):
 
     @rpc
     def list(self, page=None, page_size=None, q=None):
-        query = load(CustomerQuerySchema(), given(page=page, page_size=page_size, q=q))
+        query = load(customer_query, given(page=page, page_size=page_size, q=q))
         found, total = self.store.search(query["q"], query)
         return page_of(many_customers.dump(found), total, query)
 

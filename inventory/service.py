@@ -15,6 +15,7 @@ from inventory.schemas import MovementQuerySchema, MovementSchema
 from inventory.storage import MovementStore
 
 many_movements = MovementSchema(many=True)
+movement_query = MovementQuerySchema()
 
 
 class InventoryService(health.HealthCheck):
@@ -34,6 +35,6 @@ class InventoryService(health.HealthCheck):
 
     @rpc
     def list_movements(self, product_id, page=None, page_size=None):
-        query = load(MovementQuerySchema(), given(product_id=product_id, page=page, page_size=page_size))
+        query = load(movement_query, given(product_id=product_id, page=page, page_size=page_size))
         found, total = self.store.for_product(query["product_id"], query)
         return page_of(many_movements.dump(found), total, query)

@@ -22,6 +22,8 @@ SWEEP_INTERVAL_SECONDS = 5
 
 orders = OrderSchema()
 many_orders = OrderSchema(many=True)
+order_request = OrderRequestSchema()
+order_query = OrderQuerySchema()
 
 
 class OrdersService(health.HealthCheck):
@@ -46,7 +48,7 @@ class OrdersService(health.HealthCheck):
 
     @rpc
     def create_order(self, data):
-        return orders.dump(self.workflow.place(load(OrderRequestSchema(), data), self.deadline))
+        return orders.dump(self.workflow.place(load(order_request, data), self.deadline))
 
     @rpc
     def get_order(self, order_id):
@@ -55,7 +57,7 @@ class OrdersService(health.HealthCheck):
     @rpc
     def list_orders(self, customer_id=None, status=None, page=None, page_size=None):
         query = load(
-            OrderQuerySchema(),
+            order_query,
             given(customer_id=customer_id, status=status, page=page, page_size=page_size),
         )
         found, total = self.store.search(query.get("customer_id"), query.get("status"), query)

@@ -3,9 +3,12 @@
 The rules, in plain Python over the store's atomic single-document updates:
 
 - Taking stock for one item is one guarded update of the product document:
-  decrement only where ``stock >= quantity`` and this order holds no units of
-  it yet, recording the units held under ``reservations.<order_id>``. So two
-  orders can never take the same unit, and a retried call never takes twice.
+  decrement only where ``stock >= quantity``, this order holds no units of
+  it yet and the name and price are still those the item was priced at,
+  recording the units held under ``reservations.<order_id>``. So two orders
+  can never take the same unit, a retried call never takes twice, and an item
+  priced from an out-of-date PriceBook entry is repriced, never sold at an
+  old price.
 - A reservation record per order id (``reservations`` collection) says where
   the order stands: reserving, reserved, failed or released. Releasing marks
   it released first and then gives back whatever the order still holds, so a
@@ -22,11 +25,21 @@ The rules, in plain Python over the store's atomic single-document updates:
 """
 from enum import Enum
 
-from common.errors import InsufficientStock, ReservationClosed, ReservationInProgress, UnknownProduct
+from common.errors import (
+    InsufficientStock,
+    ReservationClosed,
+    ReservationInProgress,
+    ServiceUnavailable,
+    UnknownProduct,
+)
+from product.prices import PriceBook
 
 # Longer than any caller waits for a reserve, so a lease only runs out once
 # its caller has given up (and released the reservation, or will).
 LEASE_SECONDS = 60
+# How often one take follows a price that changed under it before giving up.
+REPRICINGS = 3
+_LEASE_LOST = object()
 
 
 class ReservationState(str, Enum):
@@ -36,15 +49,18 @@ class ReservationState(str, Enum):
     RELEASED = "released"
 
 
-def reserve_stock(store, order_id, items):
+def reserve_stock(store, order_id, items, price_book=None):
     """Take ``items`` for ``order_id``: all of them, or none and an error naming the shortfall.
 
     The reservation's items come back priced (``name``, ``unit_price``) as the
-    products were when it was opened: the caller needs no separate lookup.
+    products were when their stock was taken: the caller needs no separate
+    lookup. ``price_book``: the instance's PriceBook; without one every call
+    reads the prices.
     The items of the first call for an order id are the ones that count; a
     repeated call returns (or refuses) as the first one did.
     """
-    prices = store.prices([item["product_id"] for item in items])
+    price_book = price_book or PriceBook(max_entries=0)
+    prices = price_book.prices(store, [item["product_id"] for item in items])
     missing = [item["product_id"] for item in items if item["product_id"] not in prices]
     if missing:
         earlier = store.get_reservation(order_id)
@@ -69,11 +85,13 @@ def reserve_stock(store, order_id, items):
 
     # Try every item (not just up to the first failure) so that a refusal
     # names every product that is short.
-    shortfall = [
-        _shortage(store, item)
-        for item in record["items"]
-        if not store.take_stock(item["product_id"], order_id, item["quantity"])
-    ]
+    shortfall = []
+    for index in range(len(record["items"])):
+        shortage = _take(store, price_book, record, index, lease)
+        if shortage is _LEASE_LOST:
+            return _settled(store, store.get_reservation(order_id))
+        if shortage is not None:
+            shortfall.append(shortage)
     # Closing first, under this call's lease: once closed, no other call can
     # be working on the order, so giving back cannot undo someone else's take.
     if shortfall:
@@ -125,13 +143,38 @@ def _give_back(store, order_id, items):
         store.return_stock(item["product_id"], order_id, item["quantity"])
 
 
-def _shortage(store, item):
-    available = store.available_stock(item["product_id"])
-    return {
-        "product_id": item["product_id"],
-        "requested": item["quantity"],
-        "available": available,
-    }
+def _take(store, price_book, record, index, lease):
+    """Take the record's item ``index``: None once the order holds it, else its shortage.
+
+    A take priced from an out-of-date entry misses; the item is then repriced
+    as the product is now, in the record first (so that a call resuming this
+    one takes at the same price), and taken again. _LEASE_LOST: another call
+    took the reservation over meanwhile.
+    """
+    order_id = record["order_id"]
+    for _ in range(REPRICINGS + 1):
+        item = record["items"][index]
+        product_id = item["product_id"]
+        if store.take_stock(product_id, order_id, item["quantity"], item["name"], item["unit_price"]):
+            return None
+        current = store.product_state(product_id)
+        if current is None:
+            price_book.forget(product_id)
+        if current is None or current["stock"] < item["quantity"] or _price(current) == _price(item):
+            available = None if current is None else current["stock"]
+            return {"product_id": product_id, "requested": item["quantity"], "available": available}
+        price_book.learn(product_id, _price(current))
+        record["items"][index] = {**item, **_price(current)}
+        if not store.reprice_reservation(order_id, lease, record["items"]):
+            return _LEASE_LOST
+    raise ServiceUnavailable(
+        f"The price of product {product_id} kept changing while order {order_id} was reserved.",
+        {"order_id": order_id},
+    )
+
+
+def _price(priced):
+    return {"name": priced["name"], "unit_price": priced["unit_price"]}
 
 
 def _refusal(shortfall):

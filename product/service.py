@@ -16,12 +16,17 @@ from product.schemas import (
     ReservationSchema,
     StockAdjustmentSchema,
 )
+from product.prices import Prices
 from product.storage import ProductStore
 
 products = ProductSchema()
 many_products = ProductSchema(many=True)
 product_changes = ProductChangesSchema()
 reservations = ReservationSchema()
+product_query = ProductQuerySchema()
+product_ids = ProductIdsSchema()
+stock_adjustment = StockAdjustmentSchema()
+reservation_request = ReservationRequestSchema()
 
 
 class ProductService(health.HealthCheck):
@@ -30,10 +35,11 @@ class ProductService(health.HealthCheck):
 
     store = Storage(ProductStore)
     deadline = CallDeadline()
+    price_book = Prices()
 
     @rpc
     def list(self, page=None, page_size=None, q=None, sort=None):
-        query = load(ProductQuerySchema(), given(page=page, page_size=page_size, q=q, sort=sort))
+        query = load(product_query, given(page=page, page_size=page_size, q=q, sort=sort))
         found, total = self.store.search(query["q"], query["sort"], query)
         return page_of(many_products.dump(found), total, query)
 
@@ -43,7 +49,7 @@ class ProductService(health.HealthCheck):
 
     @rpc
     def get_many(self, ids):
-        request = load(ProductIdsSchema(), {"ids": ids})
+        request = load(product_ids, {"ids": ids})
         return many_products.dump(self.store.get_many(request["ids"]))
 
     @rpc
@@ -59,7 +65,7 @@ class ProductService(health.HealthCheck):
     @rpc
     def adjust_stock(self, product_id, data):
         """``{"change": n}`` adds n units (n < 0 removes them); InsufficientStock below zero."""
-        request = load(StockAdjustmentSchema(), data)
+        request = load(stock_adjustment, data)
         return products.dump(self.store.adjust_stock(product_id, request["change"]))
 
     @rpc
@@ -69,8 +75,10 @@ class ProductService(health.HealthCheck):
     @rpc
     def reserve_stock(self, order_id, items):
         """Take stock for every item of the order, or none (InsufficientStock / UnknownProduct)."""
-        request = load(ReservationRequestSchema(), {"order_id": order_id, "items": items})
-        return reservations.dump(reservation.reserve_stock(self.store, request["order_id"], request["items"]))
+        request = load(reservation_request, {"order_id": order_id, "items": items})
+        return reservations.dump(
+            reservation.reserve_stock(self.store, request["order_id"], request["items"], self.price_book)
+        )
 
     @rpc
     def release_stock(self, order_id):

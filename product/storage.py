@@ -66,12 +66,16 @@ class ProductStore(RecordStore):
 
     # The atomic steps of stock reservation; the rules are in product/reservation.py.
 
-    def take_stock(self, product_id, order_id, quantity):
-        """Take ``quantity`` units for the order; True if it now holds them (also if it already did)."""
+    def take_stock(self, product_id, order_id, quantity, name, unit_price):
+        """Take ``quantity`` units for the order if the product is still ``name`` at ``unit_price``.
+
+        True if the order now holds them (also if it already did).
+        """
         oid = object_id_or_none(product_id)
         held = f"reservations.{order_id}"
         taken = self.records.update_one(
-            {"_id": oid, "stock": {"$gte": quantity}, held: {"$exists": False}},
+            {"_id": oid, "stock": {"$gte": quantity}, held: {"$exists": False},
+             "name": name, "price": Decimal128(unit_price)},
             {"$inc": {"stock": -quantity}, "$set": {held: quantity}},
         )
         if taken.modified_count:
@@ -85,6 +89,13 @@ class ProductStore(RecordStore):
             {"_id": object_id_or_none(product_id), held: quantity},
             {"$inc": {"stock": quantity}, "$unset": {held: ""}},
         )
+
+    def product_state(self, product_id):
+        """``{"stock", "name", "unit_price"}`` of the product, or None when it does not exist."""
+        document = self.records.find_one({"_id": object_id_or_none(product_id)}, {"stock": 1, "name": 1, "price": 1})
+        if document is None:
+            return None
+        return {"stock": document["stock"], "name": document["name"], "unit_price": document["price"].to_decimal()}
 
     def available_stock(self, product_id):
         """Units on hand, or None when the product does not exist."""
@@ -126,11 +137,20 @@ class ProductStore(RecordStore):
         )
         return result.modified_count == 1
 
+    def reprice_reservation(self, order_id, lease, items):
+        """Replace the items' prices of a reserving reservation this call holds the lease of; False if it lost it."""
+        result = self.reservations.update_one(
+            {"_id": order_id, "state": "reserving", "lease.id": lease["id"]},
+            {"$set": {"items": [_stored_item(item) for item in items], "updated_at": now()}},
+        )
+        return result.matched_count == 1
+
     def release_reservation(self, order_id):
         """Mark the reservation released (creating it if none exists); the record as it was before.
 
-        A record's items never change once it exists, so the one read before
-        the update gives back exactly what the order may hold.
+        A record's products and quantities never change once it exists (only
+        a reprice changes its prices), so the one read before the update gives
+        back exactly what the order may hold.
         """
         moment = now()
         before = self.get_reservation(order_id)

@@ -228,7 +228,7 @@ def test_delete_removes_the_product(store):
 
 def test_reservations_are_never_returned(store):
     lamp = add(store, "Lamp", stock=5)
-    assert store.take_stock(lamp["id"], "order-1", 2)
+    assert store.take_stock(lamp["id"], "order-1", 2, lamp["name"], lamp["price"])
 
     assert "reservations" not in store.get(lamp["id"])
     assert store.get(lamp["id"])["stock"] == 3

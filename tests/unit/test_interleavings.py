@@ -152,7 +152,7 @@ def test_a_call_whose_lease_ran_out_cannot_undo_the_call_that_took_it_over(produ
     # The first call stalls past its lease (LEASE_SECONDS = 60 in production; here it has
     # already run out by the time anyone else looks).
     monkeypatch.setattr(reservation, "LEASE_SECONDS", -1)
-    available_stock = store.available_stock
+    product_state = store.product_state
     second = []
 
     def stalled_then_takeover(product_id):
@@ -161,9 +161,9 @@ def test_a_call_whose_lease_ran_out_cannot_undo_the_call_that_took_it_over(produ
         if not second:
             store.records.update_one({"_id": ObjectId(desk)}, {"$set": {"stock": 1}})
             second.append(reservation.reserve_stock(store, order_id, items))
-        return available_stock(product_id)
+        return product_state(product_id)
 
-    monkeypatch.setattr(store, "available_stock", stalled_then_takeover)
+    monkeypatch.setattr(store, "product_state", stalled_then_takeover)
 
     first = reservation.reserve_stock(store, order_id, items)
 
@@ -171,7 +171,7 @@ def test_a_call_whose_lease_ran_out_cannot_undo_the_call_that_took_it_over(produ
     # instead of giving back what the takeover took.
     assert second[0]["state"] == first["state"] == "reserved"
     assert store.get_reservation(order_id)["state"] == "reserved"
-    assert (available_stock(lamp), available_stock(desk)) == (3, 0)
+    assert (store.available_stock(lamp), store.available_stock(desk)) == (3, 0)
 
 
 def test_a_confirmation_is_answered_before_the_event_is_dispatched(order_store, product_client, monkeypatch):

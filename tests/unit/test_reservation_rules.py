@@ -12,8 +12,15 @@ from unittest import mock
 import pytest
 from bson import ObjectId
 
-from common.errors import InsufficientStock, ReservationClosed, ReservationInProgress, UnknownProduct
+from common.errors import (
+    InsufficientStock,
+    ReservationClosed,
+    ReservationInProgress,
+    ServiceUnavailable,
+    UnknownProduct,
+)
 from product import reservation
+from product.prices import PriceBook
 from product.reservation import ReservationState
 
 MISSING_PRODUCT = "5f0000000000000000000000"
@@ -45,13 +52,13 @@ class FakeProductStore:
             if product_id in self.products
         }
 
-    def take_stock(self, product_id, order_id, quantity):
+    def take_stock(self, product_id, order_id, quantity, name, unit_price):
         product = self.products.get(product_id)
         if product is None:
             return False
         if order_id in product["reservations"]:
             return True
-        if product["stock"] < quantity:
+        if product["stock"] < quantity or (product["name"], product["price"]) != (name, unit_price):
             return False
         product["stock"] -= quantity
         product["reservations"][order_id] = quantity
@@ -66,6 +73,19 @@ class FakeProductStore:
     def available_stock(self, product_id):
         product = self.products.get(product_id)
         return None if product is None else product["stock"]
+
+    def product_state(self, product_id):
+        product = self.products.get(product_id)
+        if product is None:
+            return None
+        return {"stock": product["stock"], "name": product["name"], "unit_price": product["price"]}
+
+    def reprice_reservation(self, order_id, lease, items):
+        record = self.records.get(order_id)
+        if record is None or record["state"] != "reserving" or record["lease"]["id"] != lease["id"]:
+            return False
+        record["items"] = copy.deepcopy(items)
+        return True
 
     def open_reservation(self, order_id, items, lease_seconds):
         lease = {"id": str(ObjectId()), "until": self.clock + lease_seconds}
@@ -140,9 +160,13 @@ def line(product_id, quantity):
     return {"product_id": product_id, "quantity": quantity}
 
 
+# What add_product names and prices a product.
+WIDGET = ("Widget", Decimal("1.00"))
+
+
 def priced(product_id, quantity):
     """A reservation record's item: the line with the product's name and price."""
-    return {**line(product_id, quantity), "name": "Widget", "unit_price": Decimal("1.00")}
+    return {**line(product_id, quantity), "name": WIDGET[0], "unit_price": WIDGET[1]}
 
 
 def stocks(store, *product_ids):
@@ -304,8 +328,8 @@ def test_reserve_resumed_after_a_crash_takes_only_what_is_missing(store):
     items = [line(lamp, 2), line(desk, 1)]
     # A first attempt opened the record and took the lamps, then died; its
     # lease has run out since.
-    store.open_reservation(order_id, items, -1)
-    assert store.take_stock(lamp, order_id, 2)
+    store.open_reservation(order_id, [priced(lamp, 2), priced(desk, 1)], -1)
+    assert store.take_stock(lamp, order_id, 2, *WIDGET)
 
     record = reservation.reserve_stock(store, order_id, items)
 
@@ -350,7 +374,7 @@ def test_repeated_failed_reserve_gives_back_what_the_failing_call_left_held(stor
     order_id = new_order_id()
     items = [line(lamp, 2), line(desk, 1)]
     opened = store.open_reservation(order_id, [priced(lamp, 2), priced(desk, 1)], 60)
-    assert store.take_stock(lamp, order_id, 2)
+    assert store.take_stock(lamp, order_id, 2, *WIDGET)
     shortfall = [{"product_id": desk, "requested": 1, "available": 0}]
     assert store.close_reservation(order_id, opened["lease"], ReservationState.FAILED, shortfall=shortfall)
     assert store.available_stock(lamp) == 3
@@ -438,11 +462,11 @@ def test_released_while_taking_stock_gives_back_and_raises_closed(store, monkeyp
     take_stock = store.take_stock
     calls = []
 
-    def take_while_a_release_arrives(product_id, taker, quantity):
+    def take_while_a_release_arrives(product_id, taker, quantity, *price):
         calls.append(product_id)
         if len(calls) == released_on_take:
             reservation.release_stock(store, order_id)  # the concurrent cancel
-        return take_stock(product_id, taker, quantity)
+        return take_stock(product_id, taker, quantity, *price)
 
     monkeypatch.setattr(store, "take_stock", take_while_a_release_arrives)
 
@@ -461,10 +485,10 @@ def test_released_while_taking_stock_of_a_short_order_gives_back_and_says_closed
     order_id = new_order_id()
     take_stock = store.take_stock
 
-    def take_while_a_release_arrives(product_id, taker, quantity):
+    def take_while_a_release_arrives(product_id, taker, quantity, *price):
         if product_id == desk:
             reservation.release_stock(store, order_id)
-        return take_stock(product_id, taker, quantity)
+        return take_stock(product_id, taker, quantity, *price)
 
     monkeypatch.setattr(store, "take_stock", take_while_a_release_arrives)
 
@@ -525,12 +549,82 @@ def test_a_reserve_finding_its_reservation_released_gives_back_what_an_earlier_d
     items = [line(lamp, 2)]
     # A first delivery opened the record; the caller gave up and released it;
     # then the first delivery's take landed and the process died.
-    store.open_reservation(order_id, items, -1)
+    store.open_reservation(order_id, [priced(lamp, 2)], -1)
     reservation.release_stock(store, order_id)
-    assert store.take_stock(lamp, order_id, 2)
+    assert store.take_stock(lamp, order_id, 2, *WIDGET)
 
     with pytest.raises(ReservationClosed):
         reservation.reserve_stock(store, order_id, items)  # the redelivered message
 
     assert store.available_stock(lamp) == 5
     assert held(store, lamp, order_id) is None
+
+
+# pricing from the instance's PriceBook
+
+
+def test_products_the_price_book_knows_are_priced_without_a_read(store, monkeypatch):
+    lamp, desk = add_product(store, 5), add_product(store, 5)
+    book = PriceBook()
+    reservation.reserve_stock(store, new_order_id(), [line(lamp, 1), line(desk, 1)], book)
+    prices = mock.Mock(wraps=store.prices)
+    monkeypatch.setattr(store, "prices", prices)
+
+    record = reservation.reserve_stock(store, new_order_id(), [line(lamp, 1), line(desk, 1)], book)
+
+    prices.assert_not_called()
+    assert record["items"] == [priced(lamp, 1), priced(desk, 1)]
+    assert stocks(store, lamp, desk) == [3, 3]
+
+
+@pytest.mark.parametrize("change", [{"price": Decimal("2.50")}, {"name": "Widget II"}])
+def test_a_product_changed_since_the_book_saw_it_is_taken_as_it_is_now(store, change):
+    lamp, desk = add_product(store, 5), add_product(store, 5)
+    book = PriceBook()
+    reservation.reserve_stock(store, new_order_id(), [line(lamp, 1)], book)
+    store.update(lamp, change)  # by another instance: this one's book still has the old entry
+    order_id = new_order_id()
+
+    record = reservation.reserve_stock(store, order_id, [line(desk, 1), line(lamp, 2)], book)
+
+    now_priced = {**priced(lamp, 2), **({"unit_price": change["price"]} if "price" in change else change)}
+    assert record["items"] == [priced(desk, 1), now_priced]
+    assert store.get_reservation(order_id)["items"] == record["items"]  # a repeat answers the same
+    assert (store.available_stock(lamp), held(store, lamp, order_id)) == (2, 2)
+    assert book.prices(store, [lamp])[lamp] == {"name": now_priced["name"], "unit_price": now_priced["unit_price"]}
+
+
+def test_a_product_deleted_since_the_book_saw_it_is_refused_and_nothing_is_held(store):
+    lamp, desk = add_product(store, 5), add_product(store, 5)
+    book = PriceBook()
+    reservation.reserve_stock(store, new_order_id(), [line(lamp, 1), line(desk, 1)], book)
+    store.delete(desk)
+    order_id = new_order_id()
+
+    with pytest.raises(UnknownProduct) as caught:
+        reservation.reserve_stock(store, order_id, [line(lamp, 1), line(desk, 1)], book)
+
+    assert caught.value.details == {"product_ids": [desk]}
+    assert (store.available_stock(lamp), held(store, lamp, order_id)) == (4, None)
+    assert book.prices(store, [desk]) == {}
+
+
+def test_a_price_that_keeps_changing_under_the_take_gives_up_and_holds_nothing(monkeypatch):
+    store = FakeProductStore()
+    lamp = add_product(store, 5)
+    order_id = new_order_id()
+    take_stock = store.take_stock
+
+    def take_while_repriced(product_id, taker, quantity, name, unit_price):
+        store.update(product_id, {"price": unit_price + 1})  # another instance, every time
+        return take_stock(product_id, taker, quantity, name, unit_price)
+
+    monkeypatch.setattr(store, "take_stock", take_while_repriced)
+
+    with pytest.raises(ServiceUnavailable) as caught:
+        reservation.reserve_stock(store, order_id, [line(lamp, 1)], PriceBook())
+
+    assert caught.value.details == {"order_id": order_id}
+    # The caller gives the order up and releases it: nothing was taken, and nothing can be.
+    reservation.release_stock(store, order_id)
+    assert (store.available_stock(lamp), held(store, lamp, order_id)) == (5, None)

@@ -113,7 +113,7 @@ def test_only_that_product_changes(store):
 
 def test_adjusting_keeps_what_orders_hold_and_composes_with_their_reservations(store):
     lamp = add(store, 10)
-    assert store.take_stock(lamp["id"], "order-1", 3)
+    assert store.take_stock(lamp["id"], "order-1", 3, lamp["name"], lamp["price"])
 
     adjusted = store.adjust_stock(lamp["id"], 5)
 
@@ -127,7 +127,7 @@ def test_adjusting_keeps_what_orders_hold_and_composes_with_their_reservations(s
 
 def test_removal_counts_only_what_orders_left(store):
     lamp = add(store, 10)
-    assert store.take_stock(lamp["id"], "order-1", 8)
+    assert store.take_stock(lamp["id"], "order-1", 8, lamp["name"], lamp["price"])
 
     with pytest.raises(InsufficientStock) as refused:
         store.adjust_stock(lamp["id"], -3)
@@ -158,7 +158,7 @@ def test_concurrent_adjustments_and_reservations_all_apply(store):
 
     def act(index):
         if index % 2:
-            assert store.take_stock(lamp["id"], f"order-{index}", 1)
+            assert store.take_stock(lamp["id"], f"order-{index}", 1, lamp["name"], lamp["price"])
         else:
             store.adjust_stock(lamp["id"], 3)
 
