@@ -65,7 +65,8 @@ class OrderWorkflow:
         try:
             reservation = self.product.reserve_stock(order["id"], asked)
         except UnknownProduct:
-            # Refused before anything was opened or taken: there is nothing to keep.
+            # Nothing is held for a refused reservation (what it took, if
+            # anything, is given back before the refusal): nothing to keep.
             self.store.discard_pending(order)
             raise
         except InsufficientStock as refusal:

@@ -37,7 +37,7 @@ from product.prices import PriceBook
 # Longer than any caller waits for a reserve, so a lease only runs out once
 # its caller has given up (and released the reservation, or will).
 LEASE_SECONDS = 60
-# How often one take follows a price that changed under it before giving up.
+# How many times one item is repriced (and taken again) before giving up.
 REPRICINGS = 3
 _LEASE_LOST = object()
 
@@ -152,7 +152,7 @@ def _take(store, price_book, record, index, lease):
     took the reservation over meanwhile.
     """
     order_id = record["order_id"]
-    for _ in range(REPRICINGS + 1):
+    for repricings in range(REPRICINGS + 1):
         item = record["items"][index]
         product_id = item["product_id"]
         if store.take_stock(product_id, order_id, item["quantity"], item["name"], item["unit_price"]):
@@ -164,9 +164,13 @@ def _take(store, price_book, record, index, lease):
             available = None if current is None else current["stock"]
             return {"product_id": product_id, "requested": item["quantity"], "available": available}
         price_book.learn(product_id, _price(current))
+        if repricings == REPRICINGS:
+            break
         record["items"][index] = {**item, **_price(current)}
         if not store.reprice_reservation(order_id, lease, record["items"]):
             return _LEASE_LOST
+    # The reservation stays open under this call's lease, holding what it
+    # took of the other items: the caller, told "unavailable", releases it.
     raise ServiceUnavailable(
         f"The price of product {product_id} kept changing while order {order_id} was reserved.",
         {"order_id": order_id},

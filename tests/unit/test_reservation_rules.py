@@ -614,8 +614,10 @@ def test_a_price_that_keeps_changing_under_the_take_gives_up_and_holds_nothing(m
     lamp = add_product(store, 5)
     order_id = new_order_id()
     take_stock = store.take_stock
+    takes = []
 
     def take_while_repriced(product_id, taker, quantity, name, unit_price):
+        takes.append(unit_price)
         store.update(product_id, {"price": unit_price + 1})  # another instance, every time
         return take_stock(product_id, taker, quantity, name, unit_price)
 
@@ -625,6 +627,8 @@ def test_a_price_that_keeps_changing_under_the_take_gives_up_and_holds_nothing(m
         reservation.reserve_stock(store, order_id, [line(lamp, 1)], PriceBook())
 
     assert caught.value.details == {"order_id": order_id}
+    # The first take and one after each repricing, each at the price it had just read.
+    assert takes == [Decimal("1.00") + n for n in range(reservation.REPRICINGS + 1)]
     # The caller gives the order up and releases it: nothing was taken, and nothing can be.
     reservation.release_stock(store, order_id)
     assert (store.available_stock(lamp), held(store, lamp, order_id)) == (5, None)
