@@ -94,4 +94,3 @@ class CustomerCheck:
         if customer_id not in self.known:
             self.customers.get(customer_id)  # raises CustomerNotFound
             self.known.add(customer_id)
-

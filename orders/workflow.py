@@ -188,13 +188,14 @@ def out_of_time(deadline):
 
 def price_lines(items):
     """Order lines from reserved items, at the name and price their reservation took."""
-    return [
-        {
+    lines = []
+    for item in items:
+        unit_price = Decimal(item["unit_price"])
+        lines.append({
             "product_id": item["product_id"],
             "name": item["name"],
-            "unit_price": Decimal(item["unit_price"]),
+            "unit_price": unit_price,
             "quantity": item["quantity"],
-            "line_total": Decimal(item["unit_price"]) * item["quantity"],
-        }
-        for item in items
-    ]
+            "line_total": unit_price * item["quantity"],
+        })
+    return lines

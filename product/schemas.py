@@ -68,6 +68,7 @@ class ReservationRequestSchema(ItemsRequestSchema):
         fields.Nested(ReservedItemSchema), required=True, validate=validate.Length(min=1, max=MAX_ORDER_ITEMS)
     )
 
+
 class PricedItemSchema(ReservedItemSchema):
     """A reserved item with the product's name and price as the reservation took it."""
 

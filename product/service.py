@@ -7,6 +7,7 @@ from common.rpc import CallDeadline, rpc
 from common.schemas import given, load, load_changes, page_of
 from common.storage import Storage
 from product import reservation
+from product.prices import Prices
 from product.schemas import (
     ProductChangesSchema,
     ProductIdsSchema,
@@ -16,7 +17,6 @@ from product.schemas import (
     ReservationSchema,
     StockAdjustmentSchema,
 )
-from product.prices import Prices
 from product.storage import ProductStore
 
 products = ProductSchema()
