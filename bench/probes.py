@@ -52,18 +52,10 @@ def cpu_seconds(pids):
     The children's fields (cutime, cstime) bring in helpers that exited and
     were reaped during the window; live ones are counted by their own line.
     """
-    children = _children()
-    totals = {}
-    for name, pid in pids.items():
-        ticks = 0
-        for member in tree(pid, children):
-            try:
-                fields = _stat(member)
-            except OSError:
-                continue
-            ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
-        totals[name] = ticks / CLOCK_TICKS_PER_SECOND
-    return totals
+    def ticks(pid):
+        return sum(int(value) for value in _stat(pid)[11:15])  # utime stime cutime cstime
+
+    return {name: total / CLOCK_TICKS_PER_SECOND for name, total in _summed_over_trees(pids, ticks).items()}
 
 
 def wait_until_idle(pids, timeout=10.0, interval=0.2, busy_share=0.05):
@@ -92,20 +84,25 @@ def machine_busy_seconds():
 
 def resident_mb(pids):
     """Resident memory (VmRSS) of each named process and everything below it, in MiB."""
+    def kilobytes(pid):
+        status = Path(f"/proc/{pid}/status").read_text()
+        return sum(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+
+    return {name: total / 1024 for name, total in _summed_over_trees(pids, kilobytes).items()}
+
+
+def _summed_over_trees(pids, read):
+    """``read(pid)`` summed over each named process's tree; processes gone meanwhile count nothing."""
     children = _children()
-    sizes = {}
+    totals = {}
     for name, pid in pids.items():
-        kilobytes = 0
+        totals[name] = 0
         for member in tree(pid, children):
             try:
-                status = Path(f"/proc/{member}/status").read_text()
+                totals[name] += read(member)
             except OSError:
                 continue
-            for line in status.splitlines():
-                if line.startswith("VmRSS:"):
-                    kilobytes += int(line.split()[1])
-        sizes[name] = kilobytes / 1024
-    return sizes
+    return totals
 
 
 def rabbitmq_server():
