@@ -123,6 +123,16 @@ class InvalidOrderTransition(Conflict):
     default_message = "The order cannot change to that status."
 
 
+class OrderAlreadyShipped(InvalidOrderTransition):
+    code = "ORDER_ALREADY_SHIPPED"
+    default_message = "The order has already shipped."
+
+
+class OrderCancelled(InvalidOrderTransition):
+    code = "ORDER_CANCELLED"
+    default_message = "The order was cancelled."
+
+
 class Unprocessable(ServiceError):
     status = 422
     code = "UNPROCESSABLE"

@@ -4,12 +4,18 @@ The orders service dispatches, through nameko's EventDispatcher on RabbitMQ:
 
 - ``order_created`` when an order is confirmed (its stock is reserved);
 - ``order_cancelled`` when a confirmed order is cancelled (a pending order
-  was never announced, so its cancellation is not either).
+  was never announced, so its cancellation is not either);
+- ``order_shipped`` when a confirmed order leaves the warehouse (its stock
+  is gone for good: the product service settles the reservation);
+- ``order_delivered`` when a shipped order reaches its customer.
 
-The payload of both is the whole order, as ``OrderSchema`` dumps it (the same
+The payload of each is the whole order, as ``OrderSchema`` dumps it (the same
 document ``GET /orders/{id}`` returns). Delivery is at least once: a consumer
 must give the same event delivered twice the effect of once, for example by
-keying what it records on the order id and the event type.
+keying what it records on the order id and the event type. Events of one
+order may also arrive out of order (each consuming queue is its own, and a
+failed handler's event is retried later): a consumer must not let a late
+``order_shipped`` undo an ``order_delivered``.
 
 A consumer in a few lines::
 
@@ -26,6 +32,7 @@ A consumer in a few lines::
 """
 import functools
 import logging
+from enum import Enum
 
 from eventlet import sleep
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
@@ -43,8 +50,22 @@ REDELIVERY_PAUSE_SECONDS = 1
 ORDERS_SERVICE = "orders"
 ORDER_CREATED = "order_created"
 ORDER_CANCELLED = "order_cancelled"
+ORDER_SHIPPED = "order_shipped"
+ORDER_DELIVERED = "order_delivered"
 
-ORDER_STATUSES = ("pending", "confirmed", "rejected", "cancelled")
+
+class OrderStatus(str, Enum):
+    """An order's status; orders/lifecycle.py decides which changes are allowed."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+
+
+ORDER_STATUSES = tuple(status.value for status in OrderStatus)
 
 
 class OrderItemSchema(Schema):

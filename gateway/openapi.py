@@ -22,6 +22,8 @@ from common.errors import (
     EmailAlreadyExists,
     InsufficientStock,
     InvalidOrderTransition,
+    OrderAlreadyShipped,
+    OrderCancelled,
     MethodNotAllowed,
     OrderNotFound,
     PayloadTooLarge,
@@ -262,15 +264,31 @@ ROUTES = [
     ("delete", "/orders/{order_id}", {
         "operationId": "cancel_order", "tags": ["orders"], "summary": "Cancel an order",
         "description": "From `pending` or `confirmed`: the stock comes back. Cancelling a cancelled "
-                       "order answers the same, and releases nothing twice.",
+                       "order answers the same, and releases nothing twice. A shipped (or delivered) order "
+                       "can no longer be cancelled: 409 `ORDER_ALREADY_SHIPPED`.",
         "x-params": [ORDER_ID], "x-ok": (200, "The cancelled order.", "Order"),
-        "x-errors": (OrderNotFound, InvalidOrderTransition),
+        "x-errors": (OrderNotFound, OrderAlreadyShipped, InvalidOrderTransition),
     }),
     ("get", "/orders/{order_id}/shipment", {
         "operationId": "get_order_shipment", "tags": ["orders"], "summary": "Read an order's shipment",
         "description": "404 `SHIPMENT_NOT_FOUND` until shipping has handled the order event.",
         "x-params": [ORDER_ID], "x-ok": (200, "The shipment.", "Shipment"),
         "x-errors": (OrderNotFound, ShipmentNotFound),
+    }),
+    ("post", "/orders/{order_id}/shipment/dispatch", {
+        "operationId": "dispatch_order_shipment", "tags": ["orders"], "summary": "Ship an order",
+        "description": "A `confirmed` order becomes `shipped` (announced as `order_shipped`); its stock "
+                       "stays taken and it can no longer be cancelled. Dispatching it again answers the same. "
+                       "A cancelled order: 409 `ORDER_CANCELLED`.",
+        "x-params": [ORDER_ID], "x-ok": (200, "The shipment, shipped.", "Shipment"),
+        "x-errors": (OrderNotFound, OrderCancelled, InvalidOrderTransition),
+    }),
+    ("post", "/orders/{order_id}/shipment/deliver", {
+        "operationId": "deliver_order_shipment", "tags": ["orders"], "summary": "Mark an order delivered",
+        "description": "A `shipped` order becomes `delivered` (announced as `order_delivered`). Delivering it "
+                       "again answers the same; an order not yet shipped: 409 `INVALID_ORDER_TRANSITION`.",
+        "x-params": [ORDER_ID], "x-ok": (200, "The shipment, delivered.", "Shipment"),
+        "x-errors": (OrderNotFound, OrderCancelled, InvalidOrderTransition),
     }),
     # this document
     ("get", "/openapi.json", {

@@ -130,6 +130,14 @@ class GatewayService:
         self.orders.get_order(order_id)  # an unknown order is ORDER_NOT_FOUND
         return json_response(self.shipping.get_shipment(order_id))
 
+    @http("POST", "/orders/<order_id>/shipment/dispatch")
+    def dispatch_order_shipment(self, request, order_id):
+        return json_response(self.shipping.dispatch(order_id))
+
+    @http("POST", "/orders/<order_id>/shipment/deliver")
+    def deliver_order_shipment(self, request, order_id):
+        return json_response(self.shipping.deliver(order_id))
+
     # the API's own description
 
     @http("GET", "/openapi.json")

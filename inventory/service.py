@@ -7,12 +7,12 @@ shows what a consumer of the order events sees and does.
 # module's namespace for a service of its own.
 from common import health
 from common.observability import WorkerLogging
-from common.order_events import ORDER_CANCELLED, ORDER_CREATED, order_event_handler
+from common.order_events import ORDER_CANCELLED, ORDER_CREATED, ORDER_SHIPPED, order_event_handler
 from common.rpc import CallDeadline, rpc
 from common.schemas import given, load, page_of
 from common.storage import Storage
 from inventory.schemas import MovementQuerySchema, MovementSchema
-from inventory.storage import MovementStore
+from inventory.storage import MovementKind, MovementStore
 
 many_movements = MovementSchema(many=True)
 movement_query = MovementQuerySchema()
@@ -27,11 +27,15 @@ class InventoryService(health.HealthCheck):
 
     @order_event_handler(ORDER_CREATED)
     def on_order_created(self, order):
-        self.store.record(order["id"], "reserved", order["items"])
+        self.store.record(order["id"], MovementKind.RESERVED, order["items"])
 
     @order_event_handler(ORDER_CANCELLED)
     def on_order_cancelled(self, order):
-        self.store.record(order["id"], "released", order["items"])
+        self.store.record(order["id"], MovementKind.RELEASED, order["items"])
+
+    @order_event_handler(ORDER_SHIPPED)
+    def on_order_shipped(self, order):
+        self.store.record(order["id"], MovementKind.SHIPPED, order["items"])
 
     @rpc
     def list_movements(self, product_id, page=None, page_size=None):

@@ -4,10 +4,18 @@ One document per order and kind of movement holds every item it moved, so
 recording an event is one write; a product's movements are read back through
 a (multikey) index on the items' product ids.
 """
+from enum import Enum
+
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from common.storage import Store, from_document, now, page_bounds
+
+
+class MovementKind(str, Enum):
+    RESERVED = "reserved"
+    RELEASED = "released"
+    SHIPPED = "shipped"
 
 
 class MovementStore(Store):
@@ -20,10 +28,11 @@ class MovementStore(Store):
 
     def record(self, order_id, kind, items):
         """The order's movement of ``kind``; recording the same order and kind again changes nothing."""
+        kind = MovementKind(kind)
         try:
             # The id is the idempotency key: a redelivered event finds it taken.
             self.movements.insert_one({
-                "_id": f"{order_id}:{kind}", "order_id": order_id, "kind": kind, "at": now(),
+                "_id": f"{order_id}:{kind.value}", "order_id": order_id, "kind": kind.value, "at": now(),
                 "items": [{"product_id": item["product_id"], "quantity": item["quantity"]} for item in items],
             })
         except DuplicateKeyError:

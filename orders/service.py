@@ -67,6 +67,16 @@ class OrdersService(health.HealthCheck):
     def cancel_order(self, order_id):
         return orders.dump(self.workflow.cancel(order_id))
 
+    @rpc
+    def ship_order(self, order_id):
+        """Mark a confirmed order shipped (shipping calls this); its stock is then settled, not released."""
+        return orders.dump(self.workflow.ship(order_id))
+
+    @rpc
+    def deliver_order(self, order_id):
+        """Mark a shipped order delivered (shipping calls this)."""
+        return orders.dump(self.workflow.deliver(order_id))
+
     # Every instance keeps its own KnownCustomers, so each needs its own copy
     # of the event; a copy missed while disconnected is made good by expiry.
     @event_handler(CUSTOMERS_SERVICE, CUSTOMER_DELETED, handler_type=BROADCAST, reliable_delivery=False)

@@ -14,6 +14,7 @@ from bson import Decimal128
 from pymongo import ASCENDING
 
 from common.errors import OrderNotFound
+from common.order_events import OrderStatus
 from common.storage import RecordStore, from_document, now
 
 SWEEP_BATCH = 100
@@ -42,7 +43,7 @@ class OrderStore(RecordStore):
         It is priced when confirmed, with the prices its reservation took.
         """
         return self.create({
-            "customer_id": customer_id, "status": "pending", "items": items,
+            "customer_id": customer_id, "status": OrderStatus.PENDING.value, "items": items,
             "outbox": [], "release_due": False,
         })
 
@@ -69,7 +70,8 @@ class OrderStore(RecordStore):
 
     def discard_pending(self, order):
         """Delete an order still pending (one refused before anything was taken); False if it moved on."""
-        return self.records.delete_one({"_id": self._oid(order["id"]), "status": "pending"}).deleted_count == 1
+        pending = {"_id": self._oid(order["id"]), "status": OrderStatus.PENDING.value}
+        return self.records.delete_one(pending).deleted_count == 1
 
     def event_dispatched(self, order_id, event_id):
         self.records.update_one({"_id": self._oid(order_id)}, {"$pull": {"outbox": {"id": event_id}}})
@@ -88,7 +90,7 @@ class OrderStore(RecordStore):
     # what the sweeper looks for
 
     def stale_pending(self, older_than):
-        return self._batch({"status": "pending", "updated_at": {"$lt": _before(older_than)}})
+        return self._batch({"status": OrderStatus.PENDING.value, "updated_at": {"$lt": _before(older_than)}})
 
     def overdue_releases(self, older_than):
         return self._batch({"release_due": True, "updated_at": {"$lt": _before(older_than)}})

@@ -1,4 +1,4 @@
-"""Placing, cancelling and sweeping orders: the orders service's business rules.
+"""Placing, cancelling, shipping and sweeping orders: the orders service's business rules.
 
 Plain Python over four collaborators (the order store, the customers and
 product RPC clients, and an event dispatcher), so the rules can be tested
@@ -25,9 +25,9 @@ from common.errors import (
     UnknownCustomer,
     UnknownProduct,
 )
-from common.order_events import OrderSchema
+from common.order_events import OrderSchema, OrderStatus
 from common.storage import now
-from orders.lifecycle import RELEASES_STOCK, OrderStatus, event_for, needs_change
+from orders.lifecycle import RELEASES_STOCK, event_for, needs_change
 from orders.storage import outbox_event
 
 log = logging.getLogger(__name__)
@@ -104,12 +104,29 @@ class OrderWorkflow:
 
     def cancel(self, order_id):
         """Cancel a pending or confirmed order; cancelling a cancelled one returns it unchanged."""
+        return self.move(order_id, OrderStatus.CANCELLED)
+
+    def ship(self, order_id):
+        """Mark a confirmed order shipped; shipping a shipped one returns it unchanged."""
+        return self.move(order_id, OrderStatus.SHIPPED)
+
+    def deliver(self, order_id):
+        """Mark a shipped order delivered; delivering a delivered one returns it unchanged."""
+        return self.move(order_id, OrderStatus.DELIVERED)
+
+    def move(self, order_id, target):
+        """Move an order to ``target`` if the lifecycle allows it, else raise the refusal.
+
+        Two moves racing on one order (a cancel and a dispatch) are decided by
+        the status-guarded write: exactly one lands, and the other is judged
+        again against the order as the winner left it.
+        """
         order = self.store.get(order_id)
-        if not needs_change(order["status"], OrderStatus.CANCELLED):
+        if not needs_change(order["status"], target):
             return order
-        cancelled = self._change(order, OrderStatus.CANCELLED)
+        moved = self._change(order, target)
         # None: its status changed between our read and our write; judge again.
-        return cancelled if cancelled is not None else self.cancel(order_id)
+        return moved if moved is not None else self.move(order_id, target)
 
     def sweep(self, pending_timeout, retry_after):
         """Finish what a crash or an outage left half done; safe to run at any time."""

@@ -10,7 +10,8 @@ The rules, in plain Python over the store's atomic single-document updates:
   priced from an out-of-date PriceBook entry is repriced, never sold at an
   old price.
 - A reservation record per order id (``reservations`` collection) says where
-  the order stands: reserving, reserved, failed or released. Releasing marks
+  the order stands: reserving, reserved, failed, released, or settled once
+  the order shipped (its markers are then removed: the units have left). Releasing marks
   it released first and then gives back whatever the order still holds, so a
   reserve that arrives after a release (a late or duplicated message) finds
   the record closed and takes nothing, and one that races with the release
@@ -47,6 +48,8 @@ class ReservationState(str, Enum):
     RESERVED = "reserved"
     FAILED = "failed"
     RELEASED = "released"
+    # The order shipped: its stock left for good, and no marker is kept for it.
+    SETTLED = "settled"
 
 
 def reserve_stock(store, order_id, items, price_book=None):
@@ -108,7 +111,7 @@ def _settled(store, record):
     """The outcome of a reservation another call (or a release) has settled."""
     order_id = record["order_id"]
     state = ReservationState(record["state"])
-    if state is ReservationState.RESERVED:
+    if state in (ReservationState.RESERVED, ReservationState.SETTLED):
         return record
     if state is ReservationState.FAILED:
         # The call that failed it may have stopped before giving everything
@@ -134,8 +137,28 @@ def release_stock(store, order_id):
     repeated release (or one resumed after a crash) returns nothing twice.
     """
     before = store.release_reservation(order_id)
+    if before["state"] == ReservationState.SETTLED:
+        return before  # the order shipped: nothing is held for it, and it keeps what it took
     _give_back(store, order_id, before["items"])
     return {**before, "state": ReservationState.RELEASED.value}
+
+
+def settle_reservation(store, order_id, items):
+    """The order shipped: its units stay taken, and the products forget they are held for it.
+
+    Without this a best-seller's document would keep one marker per order it
+    ever sold, growing toward MongoDB's 16 MiB limit and slowing every read.
+    The record is settled first, so that a release (which only an order not
+    yet shipped can ask for) can never give back units that have left; then
+    each product's marker goes. Repeating it (a redelivered event, or one
+    resumed after a crash) removes whatever markers are left. False when the
+    order holds no reservation to settle (it was never reserved, or released).
+    """
+    if not store.settle_reservation(order_id):
+        return False
+    for item in items:
+        store.forget_holding(item["product_id"], order_id)
+    return True
 
 
 def _give_back(store, order_id, items):

@@ -1,8 +1,11 @@
 """The product service: the catalogue and the stock it owns."""
+import logging
+
 # Imported as a module: `nameko run <module>` would take a HealthCheck in the
 # module's namespace for a service of its own.
 from common import health
 from common.observability import WorkerLogging
+from common.order_events import ORDER_SHIPPED, order_event_handler
 from common.rpc import CallDeadline, rpc
 from common.schemas import given, load, load_changes, page_of
 from common.storage import Storage
@@ -18,6 +21,8 @@ from product.schemas import (
     StockAdjustmentSchema,
 )
 from product.storage import ProductStore
+
+log = logging.getLogger(__name__)
 
 products = ProductSchema()
 many_products = ProductSchema(many=True)
@@ -84,3 +89,9 @@ class ProductService(health.HealthCheck):
     def release_stock(self, order_id):
         """Give back what the order holds; idempotent, and no later reserve for it takes stock."""
         return reservations.dump(reservation.release_stock(self.store, str(order_id)))
+
+    @order_event_handler(ORDER_SHIPPED)
+    def on_order_shipped(self, order):
+        """The order's units left with it: settle its reservation, so no marker stays behind."""
+        if not reservation.settle_reservation(self.store, order["id"], order["items"]):
+            log.warning("order %s shipped without a reservation to settle", order["id"])

@@ -7,6 +7,7 @@ from pymongo.errors import DuplicateKeyError
 
 from common.errors import InsufficientStock, ProductNotFound, StockLimitExceeded
 from common.storage import RecordStore, from_document, matching_text, now, object_id_or_none
+from product.reservation import ReservationState
 from product.schemas import MAX_STOCK, SORT_FIELDS
 
 
@@ -90,6 +91,12 @@ class ProductStore(RecordStore):
             {"$inc": {"stock": quantity}, "$unset": {held: ""}},
         )
 
+    def forget_holding(self, product_id, order_id):
+        """Remove the order's marker from the product, keeping the units it took off the stock."""
+        held = f"reservations.{order_id}"
+        self.records.update_one({"_id": object_id_or_none(product_id), held: {"$exists": True}},
+                                {"$unset": {held: ""}})
+
     def product_state(self, product_id):
         """``{"stock", "name", "unit_price"}`` of the product, or None when it does not exist."""
         document = self.records.find_one({"_id": object_id_or_none(product_id)}, {"stock": 1, "name": 1, "price": 1})
@@ -111,15 +118,15 @@ class ProductStore(RecordStore):
         """
         moment = now()
         lease = {"id": uuid.uuid4().hex, "until": moment + datetime.timedelta(seconds=lease_seconds)}
-        record = {"_id": order_id, "items": [_stored_item(item) for item in items], "state": "reserving",
-                  "lease": lease, "created_at": moment, "updated_at": moment}
+        record = {"_id": order_id, "items": [_stored_item(item) for item in items],
+                  "state": ReservationState.RESERVING.value, "lease": lease, "created_at": moment, "updated_at": moment}
         try:
             self.reservations.insert_one(record)
             return {**_reservation(record), "lease": lease}
         except DuplicateKeyError:
             pass
         claimed = self.reservations.update_one(
-            {"_id": order_id, "state": "reserving", "lease.until": {"$lt": moment}},
+            {"_id": order_id, "state": ReservationState.RESERVING.value, "lease.until": {"$lt": moment}},
             {"$set": {"lease": lease, "updated_at": moment}},
         )
         return {**self.get_reservation(order_id), "lease": lease if claimed.modified_count else None}
@@ -133,17 +140,25 @@ class ProductStore(RecordStore):
         if shortfall is not None:
             changes["shortfall"] = shortfall
         result = self.reservations.update_one(
-            {"_id": order_id, "state": "reserving", "lease.id": lease["id"]}, {"$set": changes}
+            {"_id": order_id, "state": ReservationState.RESERVING.value, "lease.id": lease["id"]}, {"$set": changes}
         )
         return result.modified_count == 1
 
     def reprice_reservation(self, order_id, lease, items):
         """Replace the items' prices of a reserving reservation this call holds the lease of; False if it lost it."""
         result = self.reservations.update_one(
-            {"_id": order_id, "state": "reserving", "lease.id": lease["id"]},
+            {"_id": order_id, "state": ReservationState.RESERVING.value, "lease.id": lease["id"]},
             {"$set": {"items": [_stored_item(item) for item in items], "updated_at": now()}},
         )
         return result.matched_count == 1
+
+    def settle_reservation(self, order_id):
+        """Mark a reserved (or already settled) reservation settled; False if it is neither."""
+        settled = self.reservations.update_one(
+            {"_id": order_id, "state": {"$in": [ReservationState.RESERVED.value, ReservationState.SETTLED.value]}},
+            {"$set": {"state": ReservationState.SETTLED.value, "updated_at": now()}},
+        )
+        return settled.matched_count == 1
 
     def release_reservation(self, order_id):
         """Mark the reservation released (creating it if none exists); the record as it was before.
@@ -156,13 +171,16 @@ class ProductStore(RecordStore):
         before = self.get_reservation(order_id)
         if before is None:
             try:
-                self.reservations.insert_one({"_id": order_id, "items": [], "state": "released",
+                released = ReservationState.RELEASED.value
+                self.reservations.insert_one({"_id": order_id, "items": [], "state": released,
                                               "created_at": moment, "updated_at": moment})
-                return {"order_id": order_id, "items": [], "state": "released"}
+                return {"order_id": order_id, "items": [], "state": released}
             except DuplicateKeyError:
                 # A concurrent reserve created the record first; now it exists.
                 before = self.get_reservation(order_id)
-        self.reservations.update_one({"_id": order_id}, {"$set": {"state": "released", "updated_at": moment}})
+        # A settled reservation stays settled: its units left with the order.
+        self.reservations.update_one({"_id": order_id, "state": {"$ne": ReservationState.SETTLED.value}},
+                                     {"$set": {"state": ReservationState.RELEASED.value, "updated_at": moment}})
         return before
 
     def get_reservation(self, order_id):

@@ -6,5 +6,7 @@ class ShipmentSchema(Schema):
     customer_id = fields.String()
     status = fields.String()
     tracking_number = fields.String()
+    shipped_at = fields.DateTime(format="iso")
+    delivered_at = fields.DateTime(format="iso")
     created_at = fields.DateTime(format="iso")
     updated_at = fields.DateTime(format="iso")

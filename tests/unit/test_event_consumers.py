@@ -11,7 +11,7 @@ import pytest
 from nameko.testing.services import worker_factory
 
 from common import order_events
-from common.errors import ShipmentNotFound
+from common.errors import OrderCancelled, ShipmentNotFound
 from common.order_events import OrderSchema
 from inventory.service import InventoryService
 from inventory.storage import MovementStore
@@ -46,7 +46,7 @@ MALFORMED = [
     pytest.param(without(payload(), "id"), id="no-id"),
     pytest.param(without(payload(), "items"), id="no-items"),
     pytest.param(without(payload(), "customer_id"), id="no-customer"),
-    pytest.param({**payload(), "status": "shipped"}, id="bad-status"),
+    pytest.param({**payload(), "status": "lost"}, id="bad-status"),
     pytest.param({**payload(), "items": [{"product_id": LAMP}]}, id="bad-item"),
     pytest.param({}, id="empty"),
     pytest.param(None, id="null"),
@@ -158,7 +158,21 @@ def test_each_listed_movement_names_its_product_alone(inventory):
     assert all("items" not in m and m["at"] for m in listed["items"])
 
 
-@pytest.mark.parametrize("handler", ["on_order_created", "on_order_cancelled"])
+def test_order_shipped_records_shipped_movements_once(inventory, movements_db):
+    inventory.on_order_created(payload())
+
+    inventory.on_order_shipped(payload(status="shipped"))
+    inventory.on_order_shipped(payload(status="shipped"))
+
+    assert recorded(movements_db) == [
+        (ORDER_ID, "reserved", LAMP, 2),
+        (ORDER_ID, "reserved", DESK, 1),
+        (ORDER_ID, "shipped", LAMP, 2),
+        (ORDER_ID, "shipped", DESK, 1),
+    ]
+
+
+@pytest.mark.parametrize("handler", ["on_order_created", "on_order_cancelled", "on_order_shipped"])
 @pytest.mark.parametrize("data", MALFORMED)
 def test_malformed_event_is_dropped_and_records_nothing(inventory, movements_db, caplog, handler, data):
     with caplog.at_level(logging.ERROR, logger="common.order_events"):
@@ -256,7 +270,134 @@ def test_get_shipment_of_unknown_order_raises_not_found(shipping):
     assert caught.value.details == {"order_id": ORDER_ID}
 
 
-@pytest.mark.parametrize("handler", ["on_order_created", "on_order_cancelled"])
+def test_order_shipped_then_delivered_moves_the_shipment_and_notes_when(shipping):
+    shipping.on_order_created(payload())
+    opened = shipping.get_shipment(ORDER_ID)
+
+    shipping.on_order_shipped(payload(status="shipped"))
+    shipped = shipping.get_shipment(ORDER_ID)
+    shipping.on_order_delivered(payload(status="delivered"))
+    delivered = shipping.get_shipment(ORDER_ID)
+
+    assert (shipped["status"], delivered["status"]) == ("shipped", "delivered")
+    assert delivered["tracking_number"] == opened["tracking_number"]
+    assert delivered["shipped_at"] == shipped["shipped_at"] and delivered["delivered_at"] >= shipped["shipped_at"]
+    assert "delivered_at" not in shipped
+
+
+@pytest.mark.parametrize("late", [
+    ["on_order_shipped"], ["on_order_created"], ["on_order_created", "on_order_shipped"],
+])
+def test_late_events_never_move_a_delivered_shipment_back(shipping, late):
+    shipping.on_order_delivered(payload(status="delivered"))
+    delivered = shipping.get_shipment(ORDER_ID)
+
+    for handler in late:
+        getattr(shipping, handler)(payload(status=handler.removeprefix("on_order_")))
+
+    assert delivered["status"] == "delivered"
+    assert shipping.get_shipment(ORDER_ID) == delivered
+
+
+def test_a_repeated_shipped_event_changes_nothing(shipping):
+    shipping.on_order_shipped(payload(status="shipped"))
+    shipped = shipping.get_shipment(ORDER_ID)
+
+    shipping.on_order_shipped(payload(status="shipped"))
+
+    assert shipping.get_shipment(ORDER_ID) == shipped
+
+
+def test_dispatch_asks_orders_to_ship_then_records_the_shipment(shipping):
+    shipping.on_order_created(payload())
+    shipping.orders.ship_order.return_value = payload(status="shipped")
+
+    shipment = shipping.dispatch(ORDER_ID)
+
+    shipping.orders.ship_order.assert_called_once_with(ORDER_ID)
+    assert shipment["status"] == "shipped" and shipment["shipped_at"]
+    assert shipping.get_shipment(ORDER_ID) == shipment
+
+
+def test_dispatch_refused_by_orders_records_nothing(shipping):
+    shipping.on_order_created(payload())
+    shipping.orders.ship_order.side_effect = OrderCancelled("An order that is cancelled cannot become shipped.")
+
+    with pytest.raises(OrderCancelled):
+        shipping.dispatch(ORDER_ID)
+
+    assert shipping.get_shipment(ORDER_ID)["status"] == "pending"
+
+
+def test_deliver_asks_orders_then_records_the_delivery(shipping):
+    shipping.orders.deliver_order.return_value = payload(status="delivered")
+
+    shipment = shipping.deliver(ORDER_ID)
+
+    shipping.orders.deliver_order.assert_called_once_with(ORDER_ID)
+    assert shipment["status"] == "delivered" and shipment["delivered_at"]
+
+
+def test_automatic_dispatch_is_off_unless_configured(database):
+    shipping = worker_factory(ShippingService, store=ShipmentStore(database("shipping")), config={})
+    shipping.on_order_created(payload())
+
+    shipping.auto_dispatch()
+
+    shipping.orders.ship_order.assert_not_called()
+    assert shipping.get_shipment(ORDER_ID)["status"] == "pending"
+
+
+def test_automatic_dispatch_ships_what_waited_long_enough_then_delivers_it(database):
+    shipments = database("shipping").shipments
+    shipping = worker_factory(ShippingService, store=ShipmentStore(database("shipping")),
+                              config={"SHIPPING_AUTO_DISPATCH_SECONDS": "30"})
+    shipping.orders.ship_order.side_effect = lambda order_id: payload(status="shipped", order_id=order_id)
+    shipping.orders.deliver_order.side_effect = lambda order_id: payload(status="delivered", order_id=order_id)
+    recent = "5f00000000000000000000c2"
+    shipping.on_order_created(payload())
+    shipping.on_order_created(payload(order_id=recent))
+    an_hour_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+    shipments.update_one({"_id": ORDER_ID}, {"$set": {"updated_at": an_hour_ago}})
+
+    shipping.auto_dispatch()
+
+    shipping.orders.ship_order.assert_called_once_with(ORDER_ID)
+    assert (shipping.get_shipment(ORDER_ID)["status"], shipping.get_shipment(recent)["status"]) == (
+        "shipped", "pending")
+
+    shipments.update_one({"_id": ORDER_ID}, {"$set": {"updated_at": an_hour_ago}})
+    shipping.auto_dispatch()
+
+    shipping.orders.deliver_order.assert_called_once_with(ORDER_ID)
+    assert shipping.get_shipment(ORDER_ID)["status"] == "delivered"
+
+
+def test_automatic_dispatch_goes_on_past_an_order_it_cannot_ship(database):
+    shipments = database("shipping").shipments
+    shipping = worker_factory(ShippingService, store=ShipmentStore(database("shipping")),
+                              config={"SHIPPING_AUTO_DISPATCH_SECONDS": "30"})
+    cancelled, other = ORDER_ID, "5f00000000000000000000c2"
+
+    def ship(order_id):
+        if order_id == cancelled:
+            raise OrderCancelled("cancelled meanwhile")
+        return payload(status="shipped", order_id=order_id)
+
+    shipping.orders.ship_order.side_effect = ship
+    an_hour_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+    for order_id in (cancelled, other):
+        shipping.on_order_created(payload(order_id=order_id))
+        shipments.update_one({"_id": order_id}, {"$set": {"updated_at": an_hour_ago}})
+
+    shipping.auto_dispatch()
+
+    assert (shipping.get_shipment(cancelled)["status"], shipping.get_shipment(other)["status"]) == (
+        "pending", "shipped")
+
+
+@pytest.mark.parametrize("handler", ["on_order_created", "on_order_cancelled", "on_order_shipped",
+                                     "on_order_delivered"])
 @pytest.mark.parametrize("data", MALFORMED)
 def test_malformed_event_opens_no_shipment(shipping, handler, data):
     assert getattr(shipping, handler)(data) is None

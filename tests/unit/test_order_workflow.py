@@ -13,6 +13,8 @@ from common.errors import (
     CustomerNotFound,
     InsufficientStock,
     InvalidOrderTransition,
+    OrderAlreadyShipped,
+    OrderCancelled,
     OrderNotFound,
     ReservationClosed,
     ServiceUnavailable,
@@ -340,6 +342,104 @@ def test_cancel_rejected_order_is_an_invalid_transition(workflow, product, store
 def test_cancel_unknown_order_raises_not_found(workflow):
     with pytest.raises(OrderNotFound):
         workflow.cancel("5f00000000000000000000ee")
+
+
+# shipping and delivery
+
+
+def test_ship_a_confirmed_order_announces_it_and_releases_nothing(workflow, product, dispatch, store, confirmed):
+    shipped = workflow.ship(confirmed["id"])
+
+    assert shipped["status"] == "shipped"
+    assert store.get(confirmed["id"])["status"] == "shipped"
+    assert store.get(confirmed["id"])["release_due"] is False
+    product.release_stock.assert_not_called()
+    assert dispatch.types() == ["order_shipped"]
+    payload = OrderSchema().load(dispatch.sent[0][1])
+    assert (payload["id"], payload["status"], payload["items"]) == (confirmed["id"], "shipped", confirmed["items"])
+
+
+def test_deliver_a_shipped_order_announces_it(workflow, dispatch, store, confirmed):
+    workflow.ship(confirmed["id"])
+
+    delivered = workflow.deliver(confirmed["id"])
+
+    assert delivered["status"] == "delivered"
+    assert store.get(confirmed["id"])["status"] == "delivered"
+    assert dispatch.types() == ["order_shipped", "order_delivered"]
+
+
+def test_ship_and_deliver_twice_announce_once(workflow, dispatch, confirmed):
+    first = workflow.ship(confirmed["id"])
+    assert workflow.ship(confirmed["id"])["updated_at"] == first["updated_at"]
+    delivered = workflow.deliver(confirmed["id"])
+    assert workflow.deliver(confirmed["id"])["updated_at"] == delivered["updated_at"]
+    assert workflow.ship(confirmed["id"])["status"] == "delivered"
+
+    assert dispatch.types() == ["order_shipped", "order_delivered"]
+
+
+@pytest.mark.parametrize("shipped_to", ["shipped", "delivered"])
+def test_a_shipped_order_cannot_be_cancelled(workflow, product, dispatch, store, confirmed, shipped_to):
+    workflow.ship(confirmed["id"])
+    if shipped_to == "delivered":
+        workflow.deliver(confirmed["id"])
+
+    with pytest.raises(OrderAlreadyShipped) as caught:
+        workflow.cancel(confirmed["id"])
+
+    assert caught.value.code == "ORDER_ALREADY_SHIPPED"
+    assert store.get(confirmed["id"])["status"] == shipped_to
+    product.release_stock.assert_not_called()
+    assert "order_cancelled" not in dispatch.types()
+
+
+@pytest.mark.parametrize("move", ["ship", "deliver"])
+def test_a_cancelled_order_cannot_ship_or_be_delivered(workflow, dispatch, store, confirmed, move):
+    workflow.cancel(confirmed["id"])
+
+    with pytest.raises(OrderCancelled) as caught:
+        getattr(workflow, move)(confirmed["id"])
+
+    assert caught.value.code == "ORDER_CANCELLED"
+    assert store.get(confirmed["id"])["status"] == "cancelled"
+    assert dispatch.types() == ["order_cancelled"]
+
+
+def test_an_order_not_shipped_cannot_be_delivered(workflow, store, confirmed):
+    with pytest.raises(InvalidOrderTransition) as caught:
+        workflow.deliver(confirmed["id"])
+
+    assert caught.value.code == "INVALID_ORDER_TRANSITION"
+    assert store.get(confirmed["id"])["status"] == "confirmed"
+
+
+@pytest.mark.parametrize("loser, winner, refusal", [
+    ("ship", "cancel", OrderCancelled),
+    ("cancel", "ship", OrderAlreadyShipped),
+])
+def test_a_move_that_loses_the_race_is_judged_against_the_winner(
+        workflow, product, dispatch, store, confirmed, monkeypatch, loser, winner, refusal):
+    """The loser read the order confirmed, but the winner's change landed before the loser's write."""
+    read = store.get
+    raced = []
+
+    def read_then_lose_the_race(order_id):
+        order = read(order_id)
+        if not raced:
+            raced.append(True)
+            getattr(workflow, winner)(order_id)
+        return order
+
+    monkeypatch.setattr(store, "get", read_then_lose_the_race)
+
+    with pytest.raises(refusal):
+        getattr(workflow, loser)(confirmed["id"])
+
+    expected = {"cancel": "cancelled", "ship": "shipped"}[winner]
+    assert read(confirmed["id"])["status"] == expected
+    assert dispatch.types() == [{"cancel": "order_cancelled", "ship": "order_shipped"}[winner]]
+    assert product.release_stock.call_count == (1 if winner == "cancel" else 0)
 
 
 # the outbox and the sweeper

@@ -114,8 +114,21 @@ class FakeProductStore:
             self.records[order_id] = {"order_id": order_id, "items": [], "state": "released"}
             return {"order_id": order_id, "items": [], "state": "released"}
         before = copy.deepcopy(before)
-        self.records[order_id]["state"] = "released"
+        if before["state"] != "settled":
+            self.records[order_id]["state"] = "released"
         return before
+
+    def settle_reservation(self, order_id):
+        record = self.records.get(order_id)
+        if record is None or record["state"] not in ("reserved", "settled"):
+            return False
+        record["state"] = "settled"
+        return True
+
+    def forget_holding(self, product_id, order_id):
+        product = self.products.get(product_id)
+        if product is not None:
+            product["reservations"].pop(order_id, None)
 
     def get_reservation(self, order_id):
         record = copy.deepcopy(self.records.get(order_id))
@@ -632,3 +645,101 @@ def test_a_price_that_keeps_changing_under_the_take_gives_up_and_holds_nothing(m
     # The caller gives the order up and releases it: nothing was taken, and nothing can be.
     reservation.release_stock(store, order_id)
     assert (store.available_stock(lamp), held(store, lamp, order_id)) == (5, None)
+
+
+# settling, once the order shipped
+
+
+def test_settling_keeps_the_units_taken_and_removes_the_markers(store):
+    lamp, desk = add_product(store, 5), add_product(store, 3)
+    order_id = new_order_id()
+    reservation.reserve_stock(store, order_id, [line(lamp, 2), line(desk, 1)])
+
+    assert reservation.settle_reservation(store, order_id, [line(lamp, 2), line(desk, 1)]) is True
+
+    assert stocks(store, lamp, desk) == [3, 2]
+    assert (held(store, lamp, order_id), held(store, desk, order_id)) == (None, None)
+    assert store.get_reservation(order_id)["state"] == ReservationState.SETTLED.value
+
+
+def test_settling_twice_changes_nothing_more(store):
+    lamp = add_product(store, 5)
+    order_id = new_order_id()
+    reservation.reserve_stock(store, order_id, [line(lamp, 2)])
+    reservation.settle_reservation(store, order_id, [line(lamp, 2)])
+
+    assert reservation.settle_reservation(store, order_id, [line(lamp, 2)]) is True
+
+    assert stocks(store, lamp) == [3]
+    assert held(store, lamp, order_id) is None
+
+
+def test_settling_resumed_after_a_crash_removes_the_markers_left(store, monkeypatch):
+    lamp, desk = add_product(store, 5), add_product(store, 3)
+    order_id = new_order_id()
+    items = [line(lamp, 2), line(desk, 1)]
+    reservation.reserve_stock(store, order_id, items)
+    forget = store.forget_holding
+    calls = []
+
+    def crash_after_the_first(product_id, held_for):
+        calls.append(product_id)
+        if len(calls) == 2:
+            raise ConnectionError("the service died")
+        forget(product_id, held_for)
+
+    monkeypatch.setattr(store, "forget_holding", crash_after_the_first)
+    with pytest.raises(ConnectionError):
+        reservation.settle_reservation(store, order_id, items)
+    assert held(store, desk, order_id) == 1
+    monkeypatch.setattr(store, "forget_holding", forget)
+
+    reservation.settle_reservation(store, order_id, items)
+
+    assert (held(store, lamp, order_id), held(store, desk, order_id)) == (None, None)
+    assert stocks(store, lamp, desk) == [3, 2]
+
+
+@pytest.mark.parametrize("first", ["nothing", "released", "failed"])
+def test_only_a_reserved_order_is_settled(store, first):
+    lamp = add_product(store, 1)
+    order_id = new_order_id()
+    if first == "released":
+        reservation.reserve_stock(store, order_id, [line(lamp, 1)])
+        reservation.release_stock(store, order_id)
+    elif first == "failed":
+        with pytest.raises(InsufficientStock):
+            reservation.reserve_stock(store, order_id, [line(lamp, 2)])
+
+    assert reservation.settle_reservation(store, order_id, [line(lamp, 1)]) is False
+
+    assert stocks(store, lamp) == [1]
+    record = store.get_reservation(order_id)
+    assert record is None or record["state"] != ReservationState.SETTLED.value
+
+
+def test_a_release_after_settling_gives_nothing_back(store):
+    lamp = add_product(store, 5)
+    order_id = new_order_id()
+    reservation.reserve_stock(store, order_id, [line(lamp, 2)])
+    reservation.settle_reservation(store, order_id, [line(lamp, 2)])
+
+    released = reservation.release_stock(store, order_id)
+
+    assert released["state"] == ReservationState.SETTLED.value
+    assert stocks(store, lamp) == [3]
+    assert store.get_reservation(order_id)["state"] == ReservationState.SETTLED.value
+
+
+def test_a_late_reserve_for_a_settled_order_takes_nothing_and_answers_as_reserved(store):
+    lamp = add_product(store, 5)
+    order_id = new_order_id()
+    reservation.reserve_stock(store, order_id, [line(lamp, 2)])
+    reservation.settle_reservation(store, order_id, [line(lamp, 2)])
+
+    again = reservation.reserve_stock(store, order_id, [line(lamp, 2)])
+
+    assert again["state"] == ReservationState.SETTLED.value
+    assert again["items"] == [priced(lamp, 2)]
+    assert stocks(store, lamp) == [3]
+    assert held(store, lamp, order_id) is None
