@@ -59,7 +59,7 @@ _started = {}
 
 @pytest.fixture(scope="session")
 def stack_info(stack):
-    """How the running system was started: ``base_url``, ``amqp_uri`` (its vhost), ``run_dir``."""
+    """How the running system was started: ``base_url``, ``amqp_uri`` (its vhost), ``run_dir``, ``mongo_url``."""
     return types.SimpleNamespace(**_started)
 
 
@@ -87,6 +87,7 @@ def stack(rabbit_manager, tmp_path_factory):
             )
             _started.update(
                 base_url=f"http://{gateway_address}", amqp_uri=env["AMQP_URI"], run_dir=run_dir,
+                mongo_url=env.get("MONGODB_CONNECTION_URL") or f"mongodb://127.0.0.1:{env['MONGO_PORT']}",
             )
             yield f"http://{gateway_address}"
         finally:

@@ -17,12 +17,13 @@ from nameko.testing.services import entrypoint_hook, entrypoint_waiter
 
 from common.errors import (
     InsufficientStock,
+    OrderAlreadyShipped,
     InvalidOrderTransition,
     ReservationClosed,
     UnknownCustomer,
     UnknownProduct,
 )
-from common.order_events import ORDER_CREATED, ORDERS_SERVICE
+from common.order_events import ORDER_CREATED, ORDER_DELIVERED, ORDER_SHIPPED, ORDERS_SERVICE
 from support import wait_until
 from customers.service import CustomersService
 from inventory.service import InventoryService
@@ -253,6 +254,64 @@ def test_a_duplicated_event_is_applied_once(rpc, customer, containers, service_c
 
     assert rpc.inventory.list_movements(product["id"])["total"] == 1
     assert rpc.shipping.get_shipment(order["id"]) == first
+
+
+def markers(database, product):
+    document = database("product").products.find_one({"_id": ObjectId(product["id"])})
+    return document.get("reservations", {})
+
+
+def test_dispatch_ships_the_order_and_every_consumer_follows(rpc, customer, containers, database):
+    product = new_product(rpc, stock=5)
+    with entrypoint_waiter(containers["shipping"], "on_order_created"):
+        order = rpc.orders.create_order(order_request(customer, (product, 2)))
+    assert markers(database, product) == {order["id"]: 2}
+
+    with entrypoint_waiter(containers["product"], "on_order_shipped"), \
+            entrypoint_waiter(containers["inventory"], "on_order_shipped"), \
+            entrypoint_waiter(containers["shipping"], "on_order_shipped"):
+        shipment = rpc.shipping.dispatch(order["id"])
+
+    assert shipment["status"] == "shipped"
+    assert rpc.orders.get_order(order["id"])["status"] == "shipped"
+    assert markers(database, product) == {}
+    assert stock_of(rpc, product) == 3
+    kinds = [m["kind"] for m in rpc.inventory.list_movements(product["id"])["items"]]
+    assert kinds == ["reserved", "shipped"]
+    with pytest.raises(OrderAlreadyShipped):
+        rpc.orders.cancel_order(order["id"])
+    # A release asked for by hand cannot give back what left with the order.
+    rpc.product.release_stock(order["id"])
+    assert stock_of(rpc, product) == 3
+
+    with entrypoint_waiter(containers["shipping"], "on_order_delivered"):
+        delivered = rpc.shipping.deliver(order["id"])
+    assert delivered["status"] == "delivered"
+    assert rpc.shipping.get_shipment(order["id"]) == delivered
+
+
+def test_shipping_events_delivered_twice_or_out_of_order_are_applied_once(
+        rpc, customer, containers, service_config, database):
+    product = new_product(rpc, stock=5)
+    with entrypoint_waiter(containers["product"], "on_order_shipped"), \
+            entrypoint_waiter(containers["shipping"], "on_order_delivered"):
+        order = rpc.orders.create_order(order_request(customer, (product, 2)))
+        rpc.shipping.dispatch(order["id"])
+        rpc.shipping.deliver(order["id"])
+    delivered = rpc.shipping.get_shipment(order["id"])
+    shipped_order = {**rpc.orders.get_order(order["id"]), "status": "shipped"}
+
+    dispatch = event_dispatcher(service_config)
+    for service in ("product", "inventory", "shipping"):
+        with entrypoint_waiter(containers[service], "on_order_shipped"):
+            dispatch(ORDERS_SERVICE, ORDER_SHIPPED, shipped_order)
+    with entrypoint_waiter(containers["shipping"], "on_order_delivered"):
+        dispatch(ORDERS_SERVICE, ORDER_DELIVERED, rpc.orders.get_order(order["id"]))
+
+    assert stock_of(rpc, product) == 3
+    assert markers(database, product) == {}
+    assert [m["kind"] for m in rpc.inventory.list_movements(product["id"])["items"]] == ["reserved", "shipped"]
+    assert rpc.shipping.get_shipment(order["id"]) == delivered
 
 
 def test_a_failed_handler_gets_the_event_again(rpc, customer, containers, monkeypatch):
