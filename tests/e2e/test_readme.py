@@ -41,9 +41,10 @@ def test_the_walkthrough_runs_as_documented(stack):
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     # every JSON response ends with a newline, so each printed value is one line
     raw = result.stdout.splitlines()
-    assert len(raw) == 12, result.stdout
+    assert len(raw) == 17, result.stdout
     lines = [parsed(line) for line in raw]
-    (health, order, _, _, refusal, shipment, movements, _, _, cancelled_shipment, orders, products) = lines
+    (health, order, _, _, refusal, shipment, movements, _, _, cancelled_shipment,
+     _, too_late, _, _, _, orders, products) = lines
 
     assert health["status"] == "ok" and set(health["services"].values()) == {"ok"}, health
 
@@ -70,6 +71,10 @@ def test_the_walkthrough_runs_as_documented(stack):
     assert (raw[7], raw[8]) == ("cancelled", "10")
     assert (cancelled_shipment["order_id"], cancelled_shipment["status"]) == (order["id"], "cancelled")
     assert cancelled_shipment["tracking_number"] == shipment["tracking_number"]
+
+    assert (raw[10], raw[12], raw[13], raw[14]) == ("shipped", "delivered", "delivered", "9")
+    assert too_late["error"] == "ORDER_ALREADY_SHIPPED", too_late
+    assert too_late["details"] == {"status": "shipped", "requested": "cancelled"}, too_late
 
     assert orders["total"] == 1 and orders["page_size"] == 10, orders
     assert [(o["id"], o["status"]) for o in orders["items"]] == [(order["id"], "cancelled")]
