@@ -13,7 +13,7 @@ MAIN_COLUMNS = (
     ("×hop req/s", 10), ("×hop p99", 8), ("×hop CPU", 8),
 )
 GROWTH_COLUMNS = (
-    ("growth (c=16)", 58), ("req/s", 8), ("p50 ms", 8), ("p99 ms", 8), ("non-2xx", 7),
+    ("growth (c=16)", 64), ("req/s", 8), ("p50 ms", 8), ("p99 ms", 8), ("non-2xx", 7),
     ("CPU ms/req", 10), ("DB ops/req", 10), ("RPC/req", 7), ("×fresh req/s", 12), ("×fresh p99", 10),
     ("×fresh CPU", 10),
 )

@@ -12,7 +12,7 @@ SecantusDB, the RabbitMQ server), database operations and calls between
 services per request, each also as a multiple of a bare hop run made just
 before it. Then growth: POST /orders and GET /products/{id} on a fresh system
 against one grown to many orders and a big catalogue, and a product with many
-open orders against one never ordered. Then the memory of every process and a
+open orders, and one with many shipped orders, against one never ordered. Then the memory of every process and a
 check that no stock was oversold. Results: bench/results/latest.json and
 latest.png.
 
@@ -49,6 +49,8 @@ ORDER_STOCK = 1_000_000
 # The catalogue the list scenario pages through (more than one page of 20).
 LISTED_PRODUCTS = 40
 CATALOGUE_STOCK = 1_000
+# How long the best-seller's markers may take to go once its orders shipped.
+SETTLE_TIMEOUT_SECONDS = 60
 # Cancel ids per window: this many times the best rate POST /orders achieved
 # (cancelling costs about as much as placing; the best rate, since a run the
 # rest of the machine slowed down would leave too few).
@@ -323,13 +325,26 @@ def growth(args, fresh, grown, results):
         grown.url, lambda: order_body(customer, [popular, random.choice(catalogue)]),
         args.hot_orders, args.loader_threads, deadline, "orders of the popular product",
     )
+    best_seller = fixtures[grown]["best_seller"]
+    sold = workload.place_confirmed(
+        grown.url, lambda: order_body(customer, [best_seller, random.choice(catalogue)]),
+        args.shipped_orders, args.loader_threads, deadline, "orders of the best-seller",
+    )
     others = workload.place_confirmed(
         grown.url, lambda: order_body(customer, random.sample(catalogue, 2)),
-        args.growth_orders - len(hot), args.loader_threads, deadline, "other orders",
+        max(args.growth_orders - len(hot) - len(sold), 0), args.loader_threads, deadline, "other orders",
     )
-    placed = len(hot) + len(others)
-    progress(f"placed {placed:,} orders ({len(hot):,} of the popular product) in {time.monotonic() - begun:.0f} s"
+    placed = len(hot) + len(sold) + len(others)
+    progress(f"placed {placed:,} orders ({len(hot):,} of the popular product, {len(sold):,} of the best-seller) "
+             f"in {time.monotonic() - begun:.0f} s"
              + ("" if placed >= args.growth_orders else f": stopped by --load-timeout {args.load_timeout} s"))
+    begun = time.monotonic()
+    shipped = workload.dispatch_orders(grown.url, sold, args.loader_threads, time.monotonic() + args.load_timeout,
+                                       "shipping the best-seller's orders")
+    # Its markers go as the product service handles the order_shipped events.
+    markers = workload.reservation_markers(grown.mongo_url, best_seller, settle_timeout=SETTLE_TIMEOUT_SECONDS)
+    progress(f"shipped {len(shipped):,} orders of the best-seller in {time.monotonic() - begun:.0f} s; "
+             f"its document holds {markers:,} reservation markers")
 
     def post(target):
         # Products of their own: only the collections have grown, not these documents.
@@ -348,24 +363,28 @@ def growth(args, fresh, grown, results):
         (f"{GET_PRODUCT}, fresh database", fresh, read(fresh, "never_ordered"), None),
         (f"{GET_PRODUCT}, {after}, never ordered", grown, read(grown, "never_ordered"), 2),
         (f"{GET_PRODUCT}, {after}, {len(hot):,} open orders", grown, read(grown, "popular"), 2),
+        (f"{GET_PRODUCT}, {after}, {len(shipped):,} shipped orders", grown, read(grown, "best_seller"), 2),
     ):
         row = measure(target, label, load, c, timing)
         if reference is not None:
             row["vs_fresh"] = _ratios(row, rows[reference])
         report.growth_row(row)
         rows.append(row)
-    hot_row, never_row = rows[4], rows[3]
-    hot_row["vs_never_ordered"] = _ratios(hot_row, never_row)
-    say(f"a product with {len(hot):,} open orders against one never ordered: "
-        f"{hot_row['vs_never_ordered']['rps']:.2f}× the requests/s, {hot_row['vs_never_ordered']['p99']:.2f}× the p99")
-    results["growth_sizes"] = {"orders": placed, "popular_product_orders": len(hot), "catalogue": len(catalogue)}
+    never_row = rows[3]
+    for row, orders in ((rows[4], f"{len(hot):,} open orders"), (rows[5], f"{len(shipped):,} shipped orders")):
+        row["vs_never_ordered"] = _ratios(row, never_row)
+        say(f"a product with {orders} against one never ordered: "
+            f"{row['vs_never_ordered']['rps']:.2f}× the requests/s, {row['vs_never_ordered']['p99']:.2f}× the p99")
+    results["growth_sizes"] = {"orders": placed, "popular_product_orders": len(hot), "catalogue": len(catalogue),
+                               "shipped_best_seller_orders": len(shipped), "best_seller_markers": markers}
     for name, target in (("fresh system", fresh), ("grown system", grown)):
         results["stock_check"][name] = workload.check_stock(target.mongo_url, fixtures[target]["initial"])
     return rows
 
 
 def _growth_fixtures(target):
-    """A customer, a product never ordered and a popular one, and a way to make more."""
+    """A customer, a product never ordered, a popular one (orders left open), a best-seller
+    (orders shipped), and a way to make more."""
     api = workload.Api(target.url)
     initial = {}
 
@@ -375,7 +394,7 @@ def _growth_fixtures(target):
         return product_id
 
     return {"customer": api.customer(), "never_ordered": product("Never ordered"), "popular": product("Popular"),
-            "product": product, "initial": initial}
+            "best_seller": product("Best-seller"), "product": product, "initial": initial}
 
 
 # results
@@ -399,9 +418,11 @@ def _arguments(argv):
     parser.add_argument("--hop-duration", type=int, default=2,
                         help="seconds of the bare hop run measured before each row (default 2)")
     parser.add_argument("--hop-warmup", type=int, default=1)
-    parser.add_argument("--growth-orders", type=int, default=10_000, help="orders placed before the growth runs")
+    parser.add_argument("--growth-orders", type=int, default=11_000, help="orders placed before the growth runs")
     parser.add_argument("--hot-orders", type=int, default=1_000,
                         help="of those, orders of one popular product, all left open")
+    parser.add_argument("--shipped-orders", type=int, default=10_000,
+                        help="of those, orders of one best-seller, all shipped")
     parser.add_argument("--catalogue", type=int, default=100_000, help="products in the grown catalogue")
     parser.add_argument("--load-timeout", type=int, default=240,
                         help="seconds at most for placing orders, each time (default 240)")
@@ -413,7 +434,8 @@ def _arguments(argv):
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.warmup, args.hop_duration, args.hop_warmup = 1, 0, 1, 0
-        args.growth_orders, args.hot_orders, args.catalogue, args.load_timeout = 60, 20, 500, 60
+        args.growth_orders, args.hot_orders, args.shipped_orders, args.catalogue, args.load_timeout = (
+            60, 20, 30, 500, 60)
     return args
 
 

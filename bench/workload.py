@@ -13,8 +13,10 @@ import uuid
 from collections import defaultdict
 
 import requests
-from bson import Decimal128
+from bson import Decimal128, ObjectId
 from pymongo import MongoClient
+
+from common.order_events import OrderStatus
 
 REQUEST_TIMEOUT_SECONDS = 30
 PROGRESS_EVERY_SECONDS = 15
@@ -22,6 +24,9 @@ PROGRESS_EVERY_SECONDS = 15
 # names each database after its service).
 PRODUCTS = ("product", "products")
 ORDERS = ("orders", "orders")
+# Orders that hold their units: confirmed, and shipped or delivered for good.
+HOLDING_STATUSES = tuple(status.value for status in (OrderStatus.CONFIRMED, OrderStatus.SHIPPED,
+                                                     OrderStatus.DELIVERED))
 
 
 class Api:
@@ -57,9 +62,24 @@ def place_orders(base_url, bodies, threads, deadline, label):
     Returns the ids of the confirmed orders; bodies left when the deadline
     passes are not sent. Prints progress now and then: loading can take minutes.
     """
-    pending = iter(bodies)
+    placed = send_all(base_url, (("/orders", body) for body in bodies), 201, threads, deadline, label)
+    return [order["id"] for order in placed]
+
+
+def dispatch_orders(base_url, order_ids, threads, deadline, label):
+    """Ship each order (POST /orders/{id}/shipment/dispatch); the ids of those shipped."""
+    paths = ((f"/orders/{order_id}/shipment/dispatch", None) for order_id in order_ids)
+    return [shipment["order_id"] for shipment in send_all(base_url, paths, 200, threads, deadline, label)]
+
+
+def send_all(base_url, posts, expected, threads, deadline, label):
+    """POST each (path, body) of ``posts``, ``threads`` at a time, until done or ``deadline``.
+
+    Returns the bodies of the responses with status ``expected``; counts the others.
+    """
+    pending = iter(posts)
     lock = threading.Lock()
-    confirmed, refused = [], defaultdict(int)
+    done, refused = [], defaultdict(int)
     started = last_report = time.monotonic()
 
     def work():
@@ -67,24 +87,24 @@ def place_orders(base_url, bodies, threads, deadline, label):
         with requests.Session() as session:
             while time.monotonic() < deadline:
                 with lock:
-                    body = next(pending, None)
-                if body is None:
+                    post = next(pending, None)
+                if post is None:
                     return
+                path, body = post
                 try:
-                    response = session.post(f"{base_url}/orders", json=body, timeout=REQUEST_TIMEOUT_SECONDS)
+                    response = session.post(f"{base_url}{path}", json=body, timeout=REQUEST_TIMEOUT_SECONDS)
                     outcome = response.status_code
                 except requests.RequestException as exc:
                     response, outcome = None, type(exc).__name__
                 with lock:
-                    if outcome == 201:
-                        confirmed.append(response.json()["id"])
+                    if outcome == expected:
+                        done.append(response.json())
                     else:
                         refused[outcome] += 1
                     now = time.monotonic()
                     if now - last_report >= PROGRESS_EVERY_SECONDS:
                         last_report = now
-                        progress(f"{label}: {len(confirmed):,} confirmed so far, "
-                                 f"{len(confirmed) / (now - started):.1f}/s")
+                        progress(f"{label}: {len(done):,} done so far, {len(done) / (now - started):.1f}/s")
 
     workers = [threading.Thread(target=work, daemon=True) for _ in range(threads)]
     for worker in workers:
@@ -92,8 +112,28 @@ def place_orders(base_url, bodies, threads, deadline, label):
     for worker in workers:
         worker.join()
     if refused:
-        progress(f"{label}: not confirmed: {dict(refused)}")
-    return confirmed
+        progress(f"{label}: not done: {dict(refused)}")
+    return done
+
+
+def reservation_markers(mongo_url, product_id, settle_timeout=0):
+    """How many orders the product document holds reservation markers for.
+
+    ``settle_timeout``: seconds to wait for the count to reach zero (markers
+    of shipped orders go when the product service handles order_shipped).
+    """
+    client = MongoClient(mongo_url)
+    try:
+        products = client[PRODUCTS[0]][PRODUCTS[1]]
+        deadline = time.monotonic() + settle_timeout
+        while True:
+            document = products.find_one({"_id": ObjectId(product_id)}, {"reservations": 1})
+            count = len(document.get("reservations", {}))
+            if count == 0 or time.monotonic() >= deadline:
+                return count
+            time.sleep(0.5)
+    finally:
+        client.close()
 
 
 def place_confirmed(base_url, make_body, count, threads, deadline, label):
@@ -133,7 +173,8 @@ def insert_catalogue(mongo_url, count, stock, batch=5000):
 def check_stock(mongo_url, initial, timeout=45):
     """Is every product's stock its initial stock less what confirmed orders hold of it?
 
-    ``initial``: product id → the stock it was created with. Orders still
+    ``initial``: product id → the stock it was created with; confirmed,
+    shipped and delivered orders hold their units for good. Orders still
     pending hold stock they may or may not keep, so the check first waits for
     none to be left (the orders sweeper rejects stale ones), and then, for a
     release just under way, a little longer for the figures to agree.
@@ -144,9 +185,9 @@ def check_stock(mongo_url, initial, timeout=45):
         products = client[PRODUCTS[0]][PRODUCTS[1]]
         deadline = time.monotonic() + timeout
         while True:
-            pending = orders.count_documents({"status": "pending"})
+            pending = orders.count_documents({"status": OrderStatus.PENDING.value})
             held = {row["_id"]: row["units"] for row in orders.aggregate([
-                {"$match": {"status": "confirmed"}},
+                {"$match": {"status": {"$in": list(HOLDING_STATUSES)}}},
                 {"$unwind": "$items"},
                 {"$group": {"_id": "$items.product_id", "units": {"$sum": "$items.quantity"}}},
             ])}
@@ -162,7 +203,7 @@ def check_stock(mongo_url, initial, timeout=45):
             "ok": not pending and not wrong and not oversold,
             "products": len(initial),
             "ordered_products": sum(1 for p in initial if held.get(p)),
-            "confirmed_orders": orders.count_documents({"status": "confirmed"}),
+            "confirmed_orders": orders.count_documents({"status": {"$in": list(HOLDING_STATUSES)}}),
             "confirmed_units": sum(held.get(p, 0) for p in initial),
             "pending_orders": pending,
             "mismatched": dict(list(wrong.items())[:10]),

@@ -121,15 +121,18 @@ def test_orders_with_enough_stock_all_succeed_and_each_cancel_meets_a_fresh_orde
 
 def test_growth_is_measured_against_the_fresh_database(bench):
     growth = bench["json"]["growth"]
-    assert len(growth) == 5
-    for row in (growth[1], growth[3], growth[4]):
+    assert len(growth) == 6
+    for row in (growth[1], growth[3], growth[4], growth[5]):
         assert row["vs_fresh"]["rps"] > 0 and row["vs_fresh"]["p99"] > 0
-    assert growth[-1]["vs_never_ordered"]["rps"] > 0
-    assert bench["json"]["growth_sizes"] == {"orders": 60, "popular_product_orders": 20, "catalogue": 500}
+    assert growth[4]["vs_never_ordered"]["rps"] > 0 and growth[5]["vs_never_ordered"]["rps"] > 0
+    # The best-seller's 30 orders all shipped, and its document kept no marker of them.
+    assert bench["json"]["growth_sizes"] == {"orders": 60, "popular_product_orders": 20, "catalogue": 500,
+                                             "shipped_best_seller_orders": 30, "best_seller_markers": 0}
     printed = GROWTH_ROW.findall(bench["stdout"])
     assert [label for label, _ in printed] == [
         "POST /orders, fresh database", "POST /orders, after 60 orders", "GET /products/{id}, fresh database",
         "GET /products/{id}, after 60 orders, never ordered", "GET /products/{id}, after 60 orders, 20 open orders",
+        "GET /products/{id}, after 60 orders, 30 shipped orders",
     ], bench["stdout"]
     assert [ratios for _, ratios in printed].count("-") == 2  # the fresh figures are the reference
 
