@@ -16,9 +16,60 @@ import subprocess  # noqa: E402
 import uuid  # noqa: E402
 
 import pytest  # noqa: E402
+import yaml  # noqa: E402
+from nameko.cli.main import ENV_VAR_MATCHER, setup_yaml_parser  # noqa: E402
 from pymongo import MongoClient  # noqa: E402
 
-from support import BIN, free_port, mongo_answers, wait_until  # noqa: E402
+import rabbit_check  # noqa: E402
+from support import BIN, ROOT, free_port, mongo_answers, wait_until  # noqa: E402
+
+CONFIG = ROOT / "config" / "config.yml"
+
+
+def pytest_collection_finish(session):
+    """Stop at once, in one line, when the tests to run need a management API that cannot be had.
+
+    Checked after collection, so that a run of tests that need no broker
+    (``make test-unit``) never waits for one, nor switches its plugin on.
+    """
+    config = session.config
+    if config.option.collectonly or not rabbit_check.needs_management_api(session.items):
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    problem = rabbit_check.ensure_management_api(
+        config.getoption("RABBIT_AMQP_URI"), config.getoption("RABBIT_API_URI"),
+        say=reporter.write_line if reporter else print,
+    )
+    if problem:
+        pytest.exit(problem)
+
+
+@pytest.fixture(scope="session")
+def nameko_yaml():
+    # nameko's CLI does this once at start and, as there, it holds for the whole
+    # process: ${NAME:default} in what yaml.safe_load reads takes NAME from the environment.
+    setup_yaml_parser()
+
+
+@pytest.fixture
+def load_config(monkeypatch, nameko_yaml):
+    """``load_config(NAME=value, ...)``: config/config.yml as `nameko run --config` loads it.
+
+    Of the environment variables the file names, only the given ones are set,
+    so every other value is the file's default whatever the shell running the
+    tests has set.
+    """
+    text = CONFIG.read_text()
+
+    def load(**environment):
+        for match in ENV_VAR_MATCHER.finditer(text):
+            monkeypatch.delenv(match.group(1), raising=False)
+        for name, value in environment.items():
+            monkeypatch.setenv(name, str(value))
+        return yaml.safe_load(text)
+
+    return load
+
 
 @pytest.fixture(scope="session")
 def mongo_url():
