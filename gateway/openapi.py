@@ -445,7 +445,7 @@ def _schemas(converter):
         "Order": _output(converter, OrderSchema(), may_be_absent=("total",)),
         "OrderRequest": _input(converter, OrderRequestSchema()),
         "OrderPage": _page(converter, "Order"),
-        "Shipment": _output(converter, ShipmentSchema()),
+        "Shipment": _output(converter, ShipmentSchema(), may_be_absent=("shipped_at", "delivered_at")),
         "Health": _output(converter, HealthSchema()),
         "Error": _output(converter, ErrorSchema()),
         "OpenAPIDocument": {"type": "object", "description": "An OpenAPI 3 document."},

@@ -206,6 +206,26 @@ def test_an_order_from_placing_to_cancelling(api):
 
     assert api.delete(path).json()["status"] == "cancelled"
     assert api.delete(path).json()["status"] == "cancelled"
+    api.error("POST", f"{path}/shipment/dispatch", 409, "ORDER_CANCELLED")
+
+
+def test_an_order_from_placing_to_delivery(api):
+    customer = new_customer(api)
+    product = new_product(api, stock=5)
+    order = api.post("/orders", json={
+        "customer_id": customer["id"], "items": [{"product_id": product["id"], "quantity": 2}],
+    }).json()
+    path = f"/orders/{order['id']}"
+
+    api.error("POST", f"{path}/shipment/deliver", 409, "INVALID_ORDER_TRANSITION")
+    shipped = api.post(f"{path}/shipment/dispatch", expect=200).json()
+    assert (shipped["order_id"], shipped["status"]) == (order["id"], "shipped")
+    assert api.get(path).json()["status"] == "shipped"
+    api.error("DELETE", path, 409, "ORDER_ALREADY_SHIPPED")
+    assert api.post(f"{path}/shipment/deliver", expect=200).json()["status"] == "delivered"
+    assert api.get(f"{path}/shipment").json()["status"] == "delivered"
+    api.error("POST", f"/orders/{OTHER_ID}/shipment/dispatch", 404, "ORDER_NOT_FOUND")
+    api.error("POST", f"/orders/{OTHER_ID}/shipment/deliver", 404, "ORDER_NOT_FOUND")
 
 
 def test_stock_in_put_and_patch_is_read_only_and_ignored(api):
