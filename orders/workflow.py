@@ -102,14 +102,18 @@ class OrderWorkflow:
             "The order took too long to place and was rejected; no stock is held.", {"order_id": order["id"]}
         )
 
-    def cancel(self, order_id):
-        """Cancel a pending or confirmed order; cancelling a cancelled one returns it unchanged."""
-        order = self.store.get(order_id)
+    def cancel(self, order_id, if_version=None):
+        """Cancel a pending or confirmed order; cancelling a cancelled one returns it unchanged.
+
+        ``if_version``: the versions the order must be at (else PreconditionFailed);
+        the status-guarded write keeps it so, as only a status change moves the version.
+        """
+        order = self.store.get(order_id, if_version)
         if not needs_change(order["status"], OrderStatus.CANCELLED):
             return order
         cancelled = self._change(order, OrderStatus.CANCELLED)
         # None: its status changed between our read and our write; judge again.
-        return cancelled if cancelled is not None else self.cancel(order_id)
+        return cancelled if cancelled is not None else self.cancel(order_id, if_version)
 
     def sweep(self, pending_timeout, retry_after):
         """Finish what a crash or an outage left half done; safe to run at any time."""
@@ -133,7 +137,9 @@ class OrderWorkflow:
         event_type = event_for(order["status"], target)
         event = None
         if event_type is not None:
-            payload = order_payload.dump({**order, **(changes or {}), "status": target.value, "updated_at": moment})
+            # The event announces the order as this change leaves it: change_status adds one to the version.
+            payload = order_payload.dump({**order, **(changes or {}), "status": target.value, "updated_at": moment,
+                                          "version": order["version"] + 1})
             event = outbox_event(event_type, payload, moment)
         release_due = target in RELEASES_STOCK if releases_stock is None else releases_stock
         changed = self.store.change_status(order, target.value, moment, event, release_due, changes)
