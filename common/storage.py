@@ -3,7 +3,7 @@
 ``Storage`` is the nameko dependency provider: nameko-mongodb's MongoDatabase
 (one database per service, named after it, at ``MONGODB_CONNECTION_URL``)
 that hands each worker the service's own store object instead of the raw
-database, and creates the store's indexes when the service starts.
+database, and prepares the database (the store's indexes) when the service starts.
 """
 import datetime
 import functools
@@ -20,11 +20,11 @@ from common.schemas import is_object_id
 
 class Storage(MongoDatabase):
     def __init__(self, store_cls):
-        super().__init__(on_after_setup=self._create_indexes)
+        super().__init__(on_after_setup=self._prepare_store)
         self.store_cls = store_cls
 
     @staticmethod
-    def _create_indexes(provider):
+    def _prepare_store(provider):
         provider.store_cls(provider.db).prepare()
 
     def get_dependency(self, worker_ctx):

@@ -5,6 +5,10 @@ Stock nameko answers every error as text/plain (400 for expected exceptions,
 response is JSON; a ServiceError maps to its own status and code, and anything
 else is a 500 that says nothing about its cause (the traceback goes to the
 log, not to the client).
+
+A single record goes out with its version as a strong ETag; If-Match becomes
+the ``if_version`` of the RPC write, If-None-Match a 304. A route declares the
+query parameters it takes, and its handler refuses any other.
 """
 import json
 import math

@@ -151,7 +151,9 @@ def test_update_full_without_a_stock_leaves_it_out(service):
 
     service.update(ID, {"name": "Lamp", "price": "2"})
 
-    service.store.update.assert_called_once_with(ID, {"name": "Lamp", "price": Decimal("2.00"), "description": ""}, None)
+    service.store.update.assert_called_once_with(
+        ID, {"name": "Lamp", "price": Decimal("2.00"), "description": ""}, None,
+    )
 
 
 @pytest.mark.parametrize("if_version, expected", [(3, [3]), ([3, 5], [3, 5]), ([], [])])
