@@ -153,7 +153,7 @@ def insert_catalogue(mongo_url, count, stock, batch=5000):
         ids = []
         for first in range(0, count, batch):
             # What ProductStore.create stores: the fields, price as Decimal128,
-            # and both timestamps in whole milliseconds, as MongoDB keeps them.
+            # both timestamps in whole milliseconds, as MongoDB keeps them, and version 1.
             moment = datetime.datetime.now(datetime.timezone.utc)
             moment = moment.replace(microsecond=moment.microsecond // 1000 * 1000)
             documents = [{
@@ -163,6 +163,7 @@ def insert_catalogue(mongo_url, count, stock, batch=5000):
                 "stock": stock,
                 "created_at": moment,
                 "updated_at": moment,
+                "version": 1,
             } for number in range(first, min(first + batch, count))]
             ids += [str(oid) for oid in collection.insert_many(documents, ordered=False).inserted_ids]
         return ids

@@ -153,6 +153,21 @@ class UnknownProduct(Unprocessable):
         return cls(f"Unknown products: {', '.join(product_ids)}.", {"product_ids": list(product_ids)})
 
 
+class PreconditionFailed(ServiceError):
+    """The record is not at a version the caller expected (HTTP If-Match); nothing was changed."""
+
+    status = 412
+    code = "PRECONDITION_FAILED"
+    default_message = "The record is not at the version expected."
+
+    @classmethod
+    def for_version(cls, resource, record_id, version, expected):
+        return cls(
+            f"{resource} {record_id} is at version {version}, not one the request expected.",
+            {"id": str(record_id), "version": version, "expected": list(expected)},
+        )
+
+
 class ServiceUnavailable(ServiceError):
     status = 503
     code = "SERVICE_UNAVAILABLE"

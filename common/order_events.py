@@ -38,7 +38,7 @@ from eventlet import sleep
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from nameko.events import event_handler
 
-from common.schemas import MAX_ORDER_TOTAL, Money
+from common.schemas import MAX_ORDER_TOTAL, Money, Version
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,8 @@ class OrderSchema(Schema):
         "description": "Set once the order is confirmed, like its lines' prices."})
     created_at = fields.DateTime(required=True, format="iso")
     updated_at = fields.DateTime(required=True, format="iso")
+    # Not required: events written to an outbox before versions existed lack it.
+    version = Version()
 
 
 # Built once: building a schema copies its fields, which costs more than a load.

@@ -110,23 +110,44 @@ def is_object_id(value):
     return isinstance(value, str) and len(value) == 24 and ObjectId.is_valid(value)
 
 
-class RecordSchema(Schema):
-    """Base for documents the services store: ignores read-only fields on input.
+class Version(fields.Integer):
+    """A record's version: 1 when created, one more with every change of what the API returns of it."""
 
-    Input never carries ``id``, ``created_at`` or ``updated_at``: a client that
-    echoes a document back gets them silently dropped, as the API promises.
+    def __init__(self, **kwargs):
+        super().__init__(
+            validate=validate.Range(min=1),
+            metadata={
+                "readOnly": True,
+                "description": "1 when created, one more with every change of the record (stock taken "
+                               "or given back by orders included). The gateway sends it as the `ETag`; "
+                               "`If-Match` makes a write apply only at the version read.",
+            },
+            **kwargs,
+        )
+
+
+class RecordSchema(Schema):
+    """Base for documents the services store: refuses their read-only fields on input.
+
+    ``id``, ``created_at``, ``updated_at`` and ``version`` are the service's to
+    set. One in a body is an error naming the field, never silently dropped: a
+    client must not believe it changed something that did not change. (An
+    update accepts an ``id`` naming its own record: see ``load_changes``.)
     """
 
-    READ_ONLY = ("id", "_id", "created_at", "updated_at")
+    READ_ONLY = ("id", "created_at", "updated_at", "version")
 
     id = fields.String(dump_only=True)
     created_at = fields.DateTime(dump_only=True, format="iso")
     updated_at = fields.DateTime(dump_only=True, format="iso")
+    version = Version(dump_only=True)
 
     @pre_load
-    def drop_read_only(self, data, **kwargs):
+    def refuse_read_only(self, data, **kwargs):
         if isinstance(data, dict):
-            return {k: v for k, v in data.items() if k not in self.READ_ONLY}
+            sent = [name for name in self.READ_ONLY if name in data]
+            if sent:
+                raise ValidationError({name: ["Read-only: set by the service."] for name in sent})
         return data
 
 
@@ -202,12 +223,48 @@ def _unencodable_text(value):
     return errors or None
 
 
-def load_changes(schema, data, partial):
-    """Fields for an update: all editable ones, or with ``partial`` at least one."""
+def load_changes(schema, data, partial, record_id):
+    """Fields for an update of ``record_id``: all editable ones, or with ``partial`` at least one.
+
+    An ``id`` in ``data`` may name the record itself and is then left out (it
+    changes nothing); one naming another record is refused.
+    """
+    if isinstance(data, dict) and "id" in data:
+        if not _same_id(data["id"], str(record_id)):
+            raise ValidationFailed(details={"id": [f"Must be {record_id}, the id of the record updated, or left out."]})
+        data = {key: value for key, value in data.items() if key != "id"}
     fields = load(schema, data, partial=partial)
     if not fields:
         raise ValidationFailed("Nothing to update: give at least one field.")
     return fields
+
+
+def _same_id(sent, record_id):
+    # ObjectId hex names the same record in either case.
+    if not isinstance(sent, str):
+        return False
+    return sent.lower() == record_id.lower() if is_object_id(sent) else sent == record_id
+
+
+class PreconditionSchema(Schema):
+    """The versions a record must be at for a write to apply (from HTTP ``If-Match``)."""
+
+    # BSON integers have 64 bits.
+    if_version = fields.List(StrictInteger(validate=validate.Range(min=1, max=2**63 - 1)), required=True)
+
+
+_precondition = PreconditionSchema()
+
+
+def expected_versions(if_version):
+    """An RPC method's ``if_version`` (None, a version, or a list of them) as None or a list.
+
+    An empty list is a precondition no version meets: the write is refused.
+    """
+    if if_version is None:
+        return None
+    versions = list(if_version) if isinstance(if_version, (list, tuple)) else [if_version]
+    return load(_precondition, {"if_version": versions})["if_version"]
 
 
 def given(**params):

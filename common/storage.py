@@ -3,7 +3,7 @@
 ``Storage`` is the nameko dependency provider: nameko-mongodb's MongoDatabase
 (one database per service, named after it, at ``MONGODB_CONNECTION_URL``)
 that hands each worker the service's own store object instead of the raw
-database, and creates the store's indexes when the service starts.
+database, and prepares the database (the store's indexes) when the service starts.
 """
 import datetime
 import functools
@@ -14,18 +14,18 @@ from nameko_mongodb import MongoDatabase
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
 
-from common.errors import ServiceUnavailable
+from common.errors import PreconditionFailed, ServiceUnavailable
 from common.schemas import is_object_id
 
 
 class Storage(MongoDatabase):
     def __init__(self, store_cls):
-        super().__init__(on_after_setup=self._create_indexes)
+        super().__init__(on_after_setup=self._prepare_store)
         self.store_cls = store_cls
 
     @staticmethod
-    def _create_indexes(provider):
-        provider.store_cls(provider.db).create_indexes()
+    def _prepare_store(provider):
+        provider.store_cls(provider.db).prepare()
 
     def get_dependency(self, worker_ctx):
         return _DatabaseOutageAsUnavailable(self.store_cls(self.db), self.container.service_name)
@@ -62,8 +62,12 @@ class Store:
     def __init__(self, db):
         self.db = db
 
+    def prepare(self):
+        """Make the database ready for the service; idempotent, run at service start."""
+        self.create_indexes()
+
     def create_indexes(self):
-        """Indexes the store relies on; idempotent, run at service start."""
+        """Indexes the store relies on."""
 
     def ping(self):
         self.db.command("ping")
@@ -75,6 +79,13 @@ class RecordStore(Store):
     A subclass names its ``collection``, the NotFound error for a missing id,
     the ``hidden`` fields never returned, and may convert fields on their way
     in (``to_stored``).
+
+    Every record has a ``version``: 1 when created, and one more (``$inc``, in
+    the same update) with every change of what the API returns of it. A write
+    given ``if_version`` (a list of versions) applies only while the record is
+    at one of them, guarded in its own filter, and is otherwise refused with
+    PreconditionFailed; telling that from a missing record costs a read on the
+    refusal only.
     """
 
     collection = None
@@ -92,31 +103,53 @@ class RecordStore(Store):
     def to_stored(self, fields):
         return fields
 
+    def prepare(self):
+        super().prepare()
+        # Records stored before versions existed start at 1.
+        self.records.update_many({"version": {"$exists": False}}, {"$set": {"version": 1}})
+
     def create(self, fields):
         moment = now()
-        document = {**self.to_stored(fields), "created_at": moment, "updated_at": moment}
+        document = {**self.to_stored(fields), "created_at": moment, "updated_at": moment, "version": 1}
         self.records.insert_one(document)
         return from_document({k: v for k, v in document.items() if k not in self.hidden})
 
-    def get(self, record_id):
-        return self._found(self.records.find_one({"_id": self._oid(record_id)}, self.projection), record_id)
+    def get(self, record_id, if_version=None):
+        """The record; PreconditionFailed if it is not at one of the versions ``if_version``."""
+        record = self._found(self.records.find_one({"_id": self._oid(record_id)}, self.projection), record_id)
+        if if_version is not None and record["version"] not in if_version:
+            raise self._version_mismatch(record_id, record["version"], if_version)
+        return record
 
-    def update(self, record_id, fields):
+    def update(self, record_id, fields, if_version=None):
         # update_one then a read, not a findAndModify: the development server
         # answers findAndModify by scanning the whole collection.
         updated = self.records.update_one(
-            {"_id": self._oid(record_id)}, {"$set": {**self.to_stored(fields), "updated_at": now()}}
+            {"_id": self._oid(record_id), **version_guard(if_version)},
+            {"$set": {**self.to_stored(fields), "updated_at": now()}, "$inc": {"version": 1}},
         )
         if not updated.matched_count:
-            raise self.not_found.for_id(record_id)
+            raise self._refusal(record_id, if_version)
         return self.get(record_id)
 
-    def delete(self, record_id):
+    def delete(self, record_id, if_version=None):
         """Delete the record; its id in canonical form."""
         oid = self._oid(record_id)
-        if not self.records.delete_one({"_id": oid}).deleted_count:
-            raise self.not_found.for_id(record_id)
+        if not self.records.delete_one({"_id": oid, **version_guard(if_version)}).deleted_count:
+            raise self._refusal(record_id, if_version)
         return str(oid)
+
+    def _refusal(self, record_id, if_version):
+        """Why a write to the record, guarded by ``if_version``, matched nothing: NotFound or PreconditionFailed."""
+        current = None if if_version is None else self.records.find_one(
+            {"_id": object_id_or_none(record_id)}, {"version": 1}
+        )
+        if current is None:
+            return self.not_found.for_id(record_id)
+        return self._version_mismatch(record_id, current["version"], if_version)
+
+    def _version_mismatch(self, record_id, version, if_version):
+        return PreconditionFailed.for_version(self.not_found.resource, record_id, version, if_version)
 
     def page(self, query, sort, page):
         """One page of the records matching ``query``, sorted by ``sort`` ("-field" descends)."""
@@ -144,6 +177,11 @@ class RecordStore(Store):
         if document is None:
             raise self.not_found.for_id(record_id)
         return from_document(document)
+
+
+def version_guard(if_version):
+    """The part of a write's filter that applies it only at one of the versions ``if_version`` (None: any)."""
+    return {} if if_version is None else {"version": {"$in": list(if_version)}}
 
 
 def now():

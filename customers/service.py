@@ -6,7 +6,7 @@ from common.after_reply import AfterReply
 from common.customer_events import CUSTOMER_DELETED
 from common.observability import WorkerLogging
 from common.rpc import CallDeadline, EventDispatcher, rpc
-from common.schemas import given, load, load_changes, page_of
+from common.schemas import expected_versions, given, load, load_changes, page_of
 from common.storage import Storage
 from customers.schemas import CustomerQuerySchema, CustomerSchema
 from customers.storage import CustomerStore
@@ -39,14 +39,17 @@ class CustomersService(health.HealthCheck):
     def create(self, data):
         return customers.dump(self.store.create(load(customers, data)))
 
-    @rpc
-    def update(self, customer_id, data, partial=False):
-        """Replace the editable fields, or with ``partial`` change only those given."""
-        fields = load_changes(customers, data, partial)
-        return customers.dump(self.store.update(customer_id, fields))
+    # ``if_version`` (a version or a list of them): the write applies only while the
+    # customer is at one of them, else PreconditionFailed and nothing changes.
 
     @rpc
-    def delete(self, customer_id):
+    def update(self, customer_id, data, partial=False, if_version=None):
+        """Replace the editable fields, or with ``partial`` change only those given."""
+        fields = load_changes(customers, data, partial, customer_id)
+        return customers.dump(self.store.update(customer_id, fields, expected_versions(if_version)))
+
+    @rpc
+    def delete(self, customer_id, if_version=None):
         """Delete the customer; services that remember customers (orders) are told after the reply."""
-        deleted_id = self.store.delete(customer_id)
+        deleted_id = self.store.delete(customer_id, expected_versions(if_version))
         self.after_reply(self.dispatch, CUSTOMER_DELETED, {"id": deleted_id})

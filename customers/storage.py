@@ -29,9 +29,9 @@ class CustomerStore(RecordStore):
         except DuplicateKeyError:
             raise _email_taken(fields["email"]) from None
 
-    def update(self, customer_id, fields):
+    def update(self, customer_id, fields, if_version=None):
         try:
-            return super().update(customer_id, fields)
+            return super().update(customer_id, fields, if_version)
         except DuplicateKeyError:
             raise _email_taken(fields["email"]) from None
 

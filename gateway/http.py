@@ -5,9 +5,14 @@ Stock nameko answers every error as text/plain (400 for expected exceptions,
 response is JSON; a ServiceError maps to its own status and code, and anything
 else is a 500 that says nothing about its cause (the traceback goes to the
 log, not to the client).
+
+A single record goes out with its version as a strong ETag; If-Match becomes
+the ``if_version`` of the RPC write, If-None-Match a 304. A route declares the
+query parameters it takes, and its handler refuses any other.
 """
 import json
 import math
+import re
 from decimal import Decimal
 
 from nameko.web.handlers import HttpRequestHandler
@@ -23,6 +28,7 @@ from common.errors import (
     PayloadTooLarge,
     RouteNotFound,
     ServiceError,
+    ValidationFailed,
 )
 from common.observability import REQUEST_ID, REQUEST_ID_HEADER, accepted_request_id
 
@@ -38,8 +44,28 @@ def error_response(error):
     return json_response(error.to_dict(), status=error.status)
 
 
+def document_response(document, status=200, headers=None):
+    """One record, with its version as a strong ETag (the same version, the same representation)."""
+    return json_response(document, status, {"ETag": etag(document), **(headers or {})})
+
+
 def created(document, collection_path):
-    return json_response(document, 201, {"Location": f"{collection_path}/{document['id']}"})
+    return document_response(document, 201, {"Location": f"{collection_path}/{document['id']}"})
+
+
+def read_response(request, document):
+    """One record for a GET: 304, with its ETag and no body, when If-None-Match names its version.
+
+    If-None-Match compares weakly: W/"3" names version 3 as "3" does, and * any version.
+    """
+    tags = entity_tags(request, "If-None-Match")
+    if tags is ANY or (tags and str(document["version"]) in {opaque for _, opaque in tags}):
+        return Response(status=304, headers={"ETag": etag(document)})
+    return document_response(document)
+
+
+def etag(document):
+    return f'"{document["version"]}"'
 
 
 def no_content():
@@ -100,9 +126,60 @@ def _exact_float(text):
     return number
 
 
-def query_params(request, *names):
-    """The named query parameters that are present, as strings."""
-    return {name: request.args[name] for name in names if name in request.args}
+ANY = "*"
+# RFC 9110, 8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text;
+# a list may hold empty elements. Header values reach WSGI as latin-1 text.
+_LIST_ELEMENT = re.compile(r'[ \t]*(?:(W/)?"([\x21\x23-\x7e\x80-\xff]*)")?[ \t]*(?:,|\Z)')
+# A version as the ETag spells it; 18 digits stay within BSON's 64-bit integers.
+_VERSION = re.compile(r"^[1-9][0-9]{0,17}$")
+
+
+def if_match(request):
+    """The versions If-Match names, as an RPC write's ``if_version``: None without the header, or with *.
+
+    If-Match compares strongly: a weak tag never matches, nor does one that is no
+    version, so a header of only such tags gives [], which no write passes.
+    """
+    tags = entity_tags(request, "If-Match")
+    if tags is None or tags is ANY:
+        return None
+    return [int(opaque) for weak, opaque in tags if not weak and _VERSION.match(opaque)]
+
+
+def entity_tags(request, header):
+    """``header`` as ANY, a list of (weak, opaque tag) pairs, or None when absent; BadRequest if malformed."""
+    value = request.headers.get(header)
+    if value is None:
+        return None
+    if value.strip() == ANY:
+        return ANY
+    tags, position = [], 0
+    while position < len(value):
+        element = _LIST_ELEMENT.match(value, position)
+        if element is None:
+            raise BadRequest(f'The {header} header must be * or a list of entity tags like "3".',
+                             {"header": header})
+        if element.group(2) is not None:
+            tags.append((element.group(1) is not None, element.group(2)))
+        position = element.end()
+    return tags
+
+
+def query_params(request):
+    """The query parameters, as strings (the route's handler let only its own through, each once)."""
+    return request.args.to_dict()
+
+
+def check_query(request, allowed):
+    """ValidationFailed naming each query parameter that is not ``allowed`` or is given more than once."""
+    errors = {}
+    for name in request.args:
+        if name not in allowed:
+            errors[name] = ["Unknown query parameter."]
+        elif len(request.args.getlist(name)) > 1:
+            errors[name] = ["Given more than once."]
+    if errors:
+        raise ValidationFailed("The query string has unknown or repeated parameters.", errors)
 
 
 class JsonWebServer(WebServer):
@@ -146,11 +223,19 @@ class _JsonRoutingApp(WsgiApp):
 
 
 class JsonHttpRequestHandler(HttpRequestHandler):
+    """``@http(method, url, query=names)``: ``query`` names the query parameters the route
+    takes; a request with any other (or one twice) is refused before the route runs."""
+
     server = JsonWebServer()
 
-    def __init__(self, method, url, **kwargs):
+    def __init__(self, method, url, query=(), **kwargs):
         kwargs.setdefault("expected_exceptions", ServiceError)
         super().__init__(method, url, **kwargs)
+        self.query = tuple(query)
+
+    def get_entrypoint_parameters(self, request):
+        check_query(request, self.query)
+        return super().get_entrypoint_parameters(request)
 
     def response_from_exception(self, exc):
         if isinstance(exc, ServiceError):

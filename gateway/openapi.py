@@ -27,6 +27,7 @@ from common.errors import (
     MethodNotAllowed,
     OrderNotFound,
     PayloadTooLarge,
+    PreconditionFailed,
     ProductNotFound,
     RouteNotFound,
     ServiceError,
@@ -61,10 +62,16 @@ EXAMPLE_ID = "65f1c0ffee0000000000c0de"
 
 JSON = "application/json"
 REQUEST_ID_REF = {"$ref": "#/components/headers/RequestId"}
+ETAG_REF = {"$ref": "#/components/headers/ETag"}
+# The records whose every answer carries their version as its ETag.
+VERSIONED = ("Product", "Customer", "Order")
+# The conditional requests a route takes (its "x-precondition").
+IF_MATCH = "IfMatch"
+IF_NONE_MATCH = "IfNoneMatch"
 
-# Errors of a route that reads a JSON body, and of one that reads a query string.
+# Errors of a route that reads a JSON body (every route refuses query parameters it does
+# not take with ValidationFailed: _operation adds it).
 BODY_ERRORS = (BadRequest, ValidationFailed, PayloadTooLarge)
-QUERY_ERRORS = (ValidationFailed,)
 
 DESCRIPTION = f"""\
 The REST gateway of the sales back office: products with stock, customers, and orders
@@ -75,8 +82,21 @@ strings like `"19.99"`; a price may be sent as a JSON number or such a string, w
 two decimals.
 
 **Lists** answer `{{"items": [...], "total": N, "page": P, "page_size": S}}` (`page` from 1,
-`page_size` 1–100, default 20). Read-only fields (`id`, `created_at`, `updated_at`) in a body
-are ignored; unknown fields are rejected.
+`page_size` 1–100, default 20).
+
+**Nothing sent is ignored.** A body's unknown fields and its read-only fields (`id`,
+`created_at`, `updated_at`, `version`) are 400 `VALIDATION_FAILED` naming them; an update may
+carry an `id` equal to the one in its path. A query parameter the route does not take, or one
+given twice, is 400 `VALIDATION_FAILED` naming it, on every route.
+
+**Versions.** Every product, customer and order has a `version`, one more with every change
+(stock taken or given back by orders included), and every answer with one of them carries it
+as a strong `ETag` (`"3"`). A `GET` with `If-None-Match` naming it answers 304 without a body.
+A write with `If-Match` (`PUT`, `PATCH`, `DELETE`, a stock adjustment, cancelling an order)
+applies only while the record is at a version it names: otherwise 412 `PRECONDITION_FAILED`,
+with the current version in `details`, and nothing changes. A weak tag (`W/"3"`) never matches
+`If-Match`; `*` matches any version; a header that is not `*` or a list of entity tags is 400
+`BAD_REQUEST`. So a read-modify-write sends back the `ETag` it read.
 
 **Errors** are JSON, `{{"error": "PRODUCT_NOT_FOUND", "message": "...", "details": {{...}}}}`,
 with the status and codes each operation lists. Any route answers an unknown path with 404
@@ -147,6 +167,26 @@ ASSET = {
 }
 
 
+IF_MATCH_PARAMETER = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Apply only while the record is at one of these versions (strong entity tags, as the "
+                   "`ETag` gave them), else 412 and nothing changes; `*`: any version.",
+    "example": '"3"',
+}
+IF_NONE_MATCH_PARAMETER = {
+    "name": "If-None-Match",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "Answer 304, without a body, if the record is at one of these versions "
+                   "(weak comparison: `W/\"3\"` names version 3 too); `*`: at any version.",
+    "example": '"3"',
+}
+
+
 def _schema_ref(name):
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -167,7 +207,6 @@ ROUTES = [
         "operationId": "list_products", "tags": ["products"], "summary": "List products",
         "description": "`q` searches name and description; default order `-created_at`.",
         "x-query": ProductQuerySchema, "x-ok": (200, "A page of products.", "ProductPage"),
-        "x-errors": QUERY_ERRORS,
     }),
     ("post", "/products", {
         "operationId": "create_product", "tags": ["products"], "summary": "Create a product",
@@ -176,21 +215,24 @@ ROUTES = [
     ("get", "/products/{product_id}", {
         "operationId": "get_product", "tags": ["products"], "summary": "Read a product",
         "x-params": [PRODUCT_ID], "x-ok": (200, "The product.", "Product"),
-        "x-errors": (ProductNotFound,),
+        "x-errors": (ProductNotFound,), "x-precondition": IF_NONE_MATCH,
     }),
     ("put", "/products/{product_id}", {
         "operationId": "replace_product", "tags": ["products"], "summary": "Replace a product",
-        "description": "Replaces the editable fields; omitted optional fields get their defaults. "
-                       "`stock` is not editable (ignored here): it changes by stock adjustments "
-                       "and orders only.",
+        "description": "Replaces the editable fields; omitted optional fields get their defaults, "
+                       "but an omitted `stock` stays as it is. A `stock` sent is the new count of units "
+                       "(0–1000000000), set as given: send the `ETag` you read as `If-Match`, so an order "
+                       "that took stock since makes this 412 instead of being undone. To add or remove "
+                       "units, use a stock adjustment.",
         "x-params": [PRODUCT_ID], "x-body": "ProductReplace", "x-ok": (200, "The product.", "Product"),
-        "x-errors": BODY_ERRORS + (ProductNotFound,),
+        "x-errors": BODY_ERRORS + (ProductNotFound,), "x-precondition": IF_MATCH,
     }),
     ("patch", "/products/{product_id}", {
         "operationId": "update_product", "tags": ["products"], "summary": "Change some fields of a product",
-        "description": "`stock` is not editable (ignored here): use a stock adjustment.",
+        "description": "Omitted fields stay as they are. A `stock` sent is the new count of units, set as "
+                       "given (send `If-Match`, as for PUT); a stock adjustment adds or removes units.",
         "x-params": [PRODUCT_ID], "x-body": "ProductPatch", "x-ok": (200, "The product.", "Product"),
-        "x-errors": BODY_ERRORS + (ProductNotFound,),
+        "x-errors": BODY_ERRORS + (ProductNotFound,), "x-precondition": IF_MATCH,
     }),
     ("post", "/products/{product_id}/stock-adjustments", {
         "operationId": "adjust_product_stock", "tags": ["products"], "summary": "Add or remove stock",
@@ -199,24 +241,25 @@ ROUTES = [
                        "maximum). A delta, so it never undoes what orders reserved meanwhile.",
         "x-params": [PRODUCT_ID], "x-body": "StockAdjustment", "x-ok": (200, "The product.", "Product"),
         "x-errors": BODY_ERRORS + (ProductNotFound, InsufficientStock, StockLimitExceeded),
+        "x-precondition": IF_MATCH,
     }),
     ("delete", "/products/{product_id}", {
         "operationId": "delete_product", "tags": ["products"], "summary": "Delete a product",
         "x-params": [PRODUCT_ID], "x-ok": (204, "Deleted.", None), "x-errors": (ProductNotFound,),
+        "x-precondition": IF_MATCH,
     }),
     ("get", "/products/{product_id}/movements", {
         "operationId": "list_product_movements", "tags": ["products"],
         "summary": "List a product's stock movements",
         "description": "The stock movements the inventory service recorded from order events.",
         "x-params": [PRODUCT_ID], "x-query": PageSchema, "x-ok": (200, "A page of movements.", "MovementPage"),
-        "x-errors": QUERY_ERRORS + (ProductNotFound,),
+        "x-errors": (ProductNotFound,),
     }),
     # customers
     ("get", "/customers", {
         "operationId": "list_customers", "tags": ["customers"], "summary": "List customers",
         "description": "`q` searches name and email.",
         "x-query": CustomerQuerySchema, "x-ok": (200, "A page of customers.", "CustomerPage"),
-        "x-errors": QUERY_ERRORS,
     }),
     ("post", "/customers", {
         "operationId": "create_customer", "tags": ["customers"], "summary": "Create a customer",
@@ -227,28 +270,28 @@ ROUTES = [
     ("get", "/customers/{customer_id}", {
         "operationId": "get_customer", "tags": ["customers"], "summary": "Read a customer",
         "x-params": [CUSTOMER_ID], "x-ok": (200, "The customer.", "Customer"),
-        "x-errors": (CustomerNotFound,),
+        "x-errors": (CustomerNotFound,), "x-precondition": IF_NONE_MATCH,
     }),
     ("put", "/customers/{customer_id}", {
         "operationId": "replace_customer", "tags": ["customers"], "summary": "Replace a customer",
         "description": "Replaces the editable fields; omitted optional fields get their defaults.",
         "x-params": [CUSTOMER_ID], "x-body": "CustomerInput", "x-ok": (200, "The customer.", "Customer"),
-        "x-errors": BODY_ERRORS + (CustomerNotFound, EmailAlreadyExists),
+        "x-errors": BODY_ERRORS + (CustomerNotFound, EmailAlreadyExists), "x-precondition": IF_MATCH,
     }),
     ("patch", "/customers/{customer_id}", {
         "operationId": "update_customer", "tags": ["customers"], "summary": "Change some fields of a customer",
         "x-params": [CUSTOMER_ID], "x-body": "CustomerPatch", "x-ok": (200, "The customer.", "Customer"),
-        "x-errors": BODY_ERRORS + (CustomerNotFound, EmailAlreadyExists),
+        "x-errors": BODY_ERRORS + (CustomerNotFound, EmailAlreadyExists), "x-precondition": IF_MATCH,
     }),
     ("delete", "/customers/{customer_id}", {
         "operationId": "delete_customer", "tags": ["customers"], "summary": "Delete a customer",
         "x-params": [CUSTOMER_ID], "x-ok": (204, "Deleted.", None), "x-errors": (CustomerNotFound,),
+        "x-precondition": IF_MATCH,
     }),
     # orders
     ("get", "/orders", {
         "operationId": "list_orders", "tags": ["orders"], "summary": "List orders, newest first",
         "x-query": OrderQuerySchema, "x-ok": (200, "A page of orders.", "OrderPage"),
-        "x-errors": QUERY_ERRORS,
     }),
     ("post", "/orders", {
         "operationId": "create_order", "tags": ["orders"], "summary": "Place an order",
@@ -260,14 +303,16 @@ ROUTES = [
     ("get", "/orders/{order_id}", {
         "operationId": "get_order", "tags": ["orders"], "summary": "Read an order",
         "x-params": [ORDER_ID], "x-ok": (200, "The order.", "Order"), "x-errors": (OrderNotFound,),
+        "x-precondition": IF_NONE_MATCH,
     }),
     ("delete", "/orders/{order_id}", {
         "operationId": "cancel_order", "tags": ["orders"], "summary": "Cancel an order",
         "description": "From `pending` or `confirmed`: the stock comes back. Cancelling a cancelled "
-                       "order answers the same, and releases nothing twice. A shipped (or delivered) order "
-                       "can no longer be cancelled: 409 `ORDER_ALREADY_SHIPPED`.",
+                       "order answers the same, and releases nothing twice (with `If-Match`, only if it "
+                       "names the cancelled order's version). A shipped (or delivered) order can no longer "
+                       "be cancelled: 409 `ORDER_ALREADY_SHIPPED`.",
         "x-params": [ORDER_ID], "x-ok": (200, "The cancelled order.", "Order"),
-        "x-errors": (OrderNotFound, OrderAlreadyShipped, InvalidOrderTransition),
+        "x-errors": (OrderNotFound, OrderAlreadyShipped, InvalidOrderTransition), "x-precondition": IF_MATCH,
     }),
     ("get", "/orders/{order_id}/shipment", {
         "operationId": "get_order_shipment", "tags": ["orders"], "summary": "Read an order's shipment",
@@ -335,6 +380,14 @@ def build_spec():
         "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN.pattern},
         "required": True,
     })
+    spec.components.header("ETag", {
+        "description": "The record's `version`, as a strong entity tag: send it back as `If-Match` "
+                       "(or `If-None-Match`).",
+        "schema": {"type": "string", "pattern": r'^"[1-9][0-9]*"$', "example": '"3"'},
+        "required": True,
+    })
+    spec.components.parameter(IF_MATCH, "header", IF_MATCH_PARAMETER)
+    spec.components.parameter(IF_NONE_MATCH, "header", IF_NONE_MATCH_PARAMETER)
     spec.components.response("RouteNotFound", _error_response([RouteNotFound], "No route has this path."))
     not_allowed = _error_response([MethodNotAllowed], "The path exists, but not with this method.")
     not_allowed["headers"]["Allow"] = {
@@ -476,10 +529,15 @@ def _error_response(error_classes, description=""):
 
 def _operation(converter, route):
     operation = {key: value for key, value in route.items() if not key.startswith("x-")}
+    parameters = []
     if "x-query" in route:
         parameters = converter.schema2parameters(route["x-query"](), location="query")
         for parameter in parameters:
             parameter["description"] = PARAMETER_DESCRIPTIONS[parameter["name"]]
+    precondition = route.get("x-precondition")
+    if precondition:
+        parameters.append(precondition)  # apispec makes the name a $ref to components/parameters
+    if parameters:
         operation["parameters"] = parameters
     if "x-body" in route:
         operation["requestBody"] = {"required": True, "content": {JSON: {"schema": _schema_ref(route["x-body"])}}}
@@ -488,6 +546,8 @@ def _operation(converter, route):
     ok = {"description": description, "headers": {REQUEST_ID_HEADER: REQUEST_ID_REF}}
     if schema:
         ok["content"] = {JSON: {"schema": _schema_ref(schema)}}
+    if schema in VERSIONED:
+        ok["headers"]["ETag"] = ETAG_REF
     elif "x-content" in route:
         ok["content"] = route["x-content"]
     if status == 201:
@@ -502,12 +562,23 @@ def _operation(converter, route):
             "content": {JSON: {"schema": _schema_ref(extra_schema)}},
         }
 
+    if precondition == IF_NONE_MATCH:
+        responses[304] = {
+            "description": "Not modified: the record is at a version If-None-Match names.",
+            "headers": {REQUEST_ID_HEADER: REQUEST_ID_REF, "ETag": ETAG_REF},
+        }
+
     errors = list(route.get("x-errors", ()))
+    errors.append(ValidationFailed)  # every route refuses query parameters it does not take
+    if precondition:
+        errors.append(BadRequest)  # a malformed If-Match or If-None-Match
+    if precondition == IF_MATCH:
+        errors.append(PreconditionFailed)
     if route.get("x-rpc", True):
         errors.append(ServiceUnavailable)
     errors.append(ServiceError)  # a bug: 500 INTERNAL_ERROR, never its cause
     by_status = defaultdict(list)
-    for error in errors:
+    for error in dict.fromkeys(errors):
         by_status[error.status].append(error)
     for error_status, classes in sorted(by_status.items()):
         responses.setdefault(error_status, _error_response(classes))

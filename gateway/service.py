@@ -4,7 +4,17 @@ import eventlet
 from common.observability import WorkerLogging
 from common.rpc import RequestBudget, RpcClient
 from gateway.docs import asset_response, docs_page
-from gateway.http import created, http, json_response, no_content, query_params, read_json
+from gateway.http import (
+    created,
+    document_response,
+    http,
+    if_match,
+    json_response,
+    no_content,
+    query_params,
+    read_json,
+    read_response,
+)
 from gateway.openapi import openapi_spec
 
 # The health check must answer fast even when a service hangs.
@@ -44,9 +54,9 @@ class GatewayService:
 
     # products
 
-    @http("GET", "/products")
+    @http("GET", "/products", query=("page", "page_size", "q", "sort"))
     def list_products(self, request):
-        return json_response(self.product.list(**query_params(request, "page", "page_size", "q", "sort")))
+        return json_response(self.product.list(**query_params(request)))
 
     @http("POST", "/products")
     def create_product(self, request):
@@ -54,36 +64,38 @@ class GatewayService:
 
     @http("GET", "/products/<product_id>")
     def get_product(self, request, product_id):
-        return json_response(self.product.get(product_id))
+        return read_response(request, self.product.get(product_id))
 
     @http("PUT", "/products/<product_id>")
     def replace_product(self, request, product_id):
-        return json_response(self.product.update(product_id, read_json(request)))
+        body = read_json(request)
+        return document_response(self.product.update(product_id, body, if_version=if_match(request)))
 
     @http("PATCH", "/products/<product_id>")
     def update_product(self, request, product_id):
-        return json_response(self.product.update(product_id, read_json(request), partial=True))
+        body = read_json(request)
+        return document_response(self.product.update(product_id, body, partial=True, if_version=if_match(request)))
 
     @http("DELETE", "/products/<product_id>")
     def delete_product(self, request, product_id):
-        self.product.delete(product_id)
+        self.product.delete(product_id, if_version=if_match(request))
         return no_content()
 
     @http("POST", "/products/<product_id>/stock-adjustments")
     def adjust_product_stock(self, request, product_id):
-        return json_response(self.product.adjust_stock(product_id, read_json(request)))
+        body = read_json(request)
+        return document_response(self.product.adjust_stock(product_id, body, if_version=if_match(request)))
 
-    @http("GET", "/products/<product_id>/movements")
+    @http("GET", "/products/<product_id>/movements", query=("page", "page_size"))
     def list_product_movements(self, request, product_id):
         self.product.get(product_id)  # an unknown product is a 404, not an empty list
-        params = query_params(request, "page", "page_size")
-        return json_response(self.inventory.list_movements(product_id, **params))
+        return json_response(self.inventory.list_movements(product_id, **query_params(request)))
 
     # customers
 
-    @http("GET", "/customers")
+    @http("GET", "/customers", query=("page", "page_size", "q"))
     def list_customers(self, request):
-        return json_response(self.customers.list(**query_params(request, "page", "page_size", "q")))
+        return json_response(self.customers.list(**query_params(request)))
 
     @http("POST", "/customers")
     def create_customer(self, request):
@@ -91,27 +103,30 @@ class GatewayService:
 
     @http("GET", "/customers/<customer_id>")
     def get_customer(self, request, customer_id):
-        return json_response(self.customers.get(customer_id))
+        return read_response(request, self.customers.get(customer_id))
 
     @http("PUT", "/customers/<customer_id>")
     def replace_customer(self, request, customer_id):
-        return json_response(self.customers.update(customer_id, read_json(request)))
+        body = read_json(request)
+        return document_response(self.customers.update(customer_id, body, if_version=if_match(request)))
 
     @http("PATCH", "/customers/<customer_id>")
     def update_customer(self, request, customer_id):
-        return json_response(self.customers.update(customer_id, read_json(request), partial=True))
+        body = read_json(request)
+        return document_response(
+            self.customers.update(customer_id, body, partial=True, if_version=if_match(request))
+        )
 
     @http("DELETE", "/customers/<customer_id>")
     def delete_customer(self, request, customer_id):
-        self.customers.delete(customer_id)
+        self.customers.delete(customer_id, if_version=if_match(request))
         return no_content()
 
     # orders
 
-    @http("GET", "/orders")
+    @http("GET", "/orders", query=("customer_id", "status", "page", "page_size"))
     def list_orders(self, request):
-        params = query_params(request, "customer_id", "status", "page", "page_size")
-        return json_response(self.orders.list_orders(**params))
+        return json_response(self.orders.list_orders(**query_params(request)))
 
     @http("POST", "/orders")
     def create_order(self, request):
@@ -119,11 +134,11 @@ class GatewayService:
 
     @http("GET", "/orders/<order_id>")
     def get_order(self, request, order_id):
-        return json_response(self.orders.get_order(order_id))
+        return read_response(request, self.orders.get_order(order_id))
 
     @http("DELETE", "/orders/<order_id>")
     def cancel_order(self, request, order_id):
-        return json_response(self.orders.cancel_order(order_id))
+        return document_response(self.orders.cancel_order(order_id, if_version=if_match(request)))
 
     @http("GET", "/orders/<order_id>/shipment")
     def get_order_shipment(self, request, order_id):

@@ -11,7 +11,7 @@ from common.customer_events import CUSTOMER_DELETED, CUSTOMERS_SERVICE
 from common.observability import WorkerLogging
 from common.order_events import OrderSchema
 from common.rpc import CallDeadline, EventDispatcher, RpcClient, rpc
-from common.schemas import given, load, page_of
+from common.schemas import expected_versions, given, load, page_of
 from common.storage import Storage
 from orders.known_customers import CustomerCheck, KnownCustomers
 from orders.schemas import OrderQuerySchema, OrderRequestSchema
@@ -64,8 +64,9 @@ class OrdersService(health.HealthCheck):
         return page_of(many_orders.dump(found), total, query)
 
     @rpc
-    def cancel_order(self, order_id):
-        return orders.dump(self.workflow.cancel(order_id))
+    def cancel_order(self, order_id, if_version=None):
+        """Cancel the order; with ``if_version`` (a version or a list of them) only at one of them."""
+        return orders.dump(self.workflow.cancel(order_id, expected_versions(if_version)))
 
     @rpc
     def ship_order(self, order_id):

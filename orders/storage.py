@@ -55,15 +55,16 @@ class OrderStore(RecordStore):
         fields = {**(changes or {}), "status": target, "updated_at": moment}
         if release_due:
             fields["release_due"] = True
-        update = {"$set": self.to_stored(fields)}
+        update = {"$set": self.to_stored(fields), "$inc": {"version": 1}}
         if event is not None:
             update["$push"] = {"outbox": event}
         # The status guard makes the order as read plus these changes the
-        # order as stored: no need to read it back (nor a findAndModify).
+        # order as stored, version included (only a status change moves it,
+        # and no status comes back): no need to read it back (nor a findAndModify).
         result = self.records.update_one({"_id": self._oid(order["id"]), "status": order["status"]}, update)
         if not result.modified_count:
             return None
-        changed = {**order, **fields}
+        changed = {**order, **fields, "version": order["version"] + 1}
         if event is not None:
             changed["outbox"] = [*order.get("outbox", []), event]
         return changed

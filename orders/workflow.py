@@ -102,9 +102,13 @@ class OrderWorkflow:
             "The order took too long to place and was rejected; no stock is held.", {"order_id": order["id"]}
         )
 
-    def cancel(self, order_id):
-        """Cancel a pending or confirmed order; cancelling a cancelled one returns it unchanged."""
-        return self.move(order_id, OrderStatus.CANCELLED)
+    def cancel(self, order_id, if_version=None):
+        """Cancel a pending or confirmed order; cancelling a cancelled one returns it unchanged.
+
+        ``if_version``: the versions the order must be at (else PreconditionFailed);
+        the status-guarded write keeps it so, as only a status change moves the version.
+        """
+        return self.move(order_id, OrderStatus.CANCELLED, if_version)
 
     def ship(self, order_id):
         """Mark a confirmed order shipped; shipping a shipped one returns it unchanged."""
@@ -114,19 +118,19 @@ class OrderWorkflow:
         """Mark a shipped order delivered; delivering a delivered one returns it unchanged."""
         return self.move(order_id, OrderStatus.DELIVERED)
 
-    def move(self, order_id, target):
+    def move(self, order_id, target, if_version=None):
         """Move an order to ``target`` if the lifecycle allows it, else raise the refusal.
 
         Two moves racing on one order (a cancel and a dispatch) are decided by
         the status-guarded write: exactly one lands, and the other is judged
         again against the order as the winner left it.
         """
-        order = self.store.get(order_id)
+        order = self.store.get(order_id, if_version)
         if not needs_change(order["status"], target):
             return order
         moved = self._change(order, target)
         # None: its status changed between our read and our write; judge again.
-        return moved if moved is not None else self.move(order_id, target)
+        return moved if moved is not None else self.move(order_id, target, if_version)
 
     def sweep(self, pending_timeout, retry_after):
         """Finish what a crash or an outage left half done; safe to run at any time."""
@@ -150,7 +154,9 @@ class OrderWorkflow:
         event_type = event_for(order["status"], target)
         event = None
         if event_type is not None:
-            payload = order_payload.dump({**order, **(changes or {}), "status": target.value, "updated_at": moment})
+            # The event announces the order as this change leaves it: change_status adds one to the version.
+            payload = order_payload.dump({**order, **(changes or {}), "status": target.value, "updated_at": moment,
+                                          "version": order["version"] + 1})
             event = outbox_event(event_type, payload, moment)
         release_due = target in RELEASES_STOCK if releases_stock is None else releases_stock
         changed = self.store.change_status(order, target.value, moment, event, release_due, changes)

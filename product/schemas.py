@@ -25,15 +25,17 @@ class ProductSchema(RecordSchema):
 
 
 class ProductChangesSchema(ProductSchema):
-    """What PUT and PATCH change: every field but the stock.
+    """What PUT and PATCH change: every field, the stock an absolute count.
 
-    Stock only moves by deltas (adjust_stock, reservations): setting it to a
-    number read a moment ago would undo what orders reserved since.
+    An omitted stock is left as it is, also by PUT: defaulting it to 0 would
+    empty the shelf of a client that only meant to rename the product. A stock
+    set from a count read earlier would undo what orders took since, unless
+    the write is guarded by the version read (If-Match), which every take and
+    return of stock moves.
     """
 
-    READ_ONLY = ProductSchema.READ_ONLY + ("stock",)
-
-    stock = fields.Integer(dump_only=True)
+    stock = StrictInteger(validate=validate.Range(min=0, max=MAX_STOCK), metadata={
+        "description": "The new count of units, set as given; left out, the stock stays as it is."})
 
 
 class StockAdjustmentSchema(Schema):

@@ -7,7 +7,7 @@ from common import health
 from common.observability import WorkerLogging
 from common.order_events import ORDER_SHIPPED, order_event_handler
 from common.rpc import CallDeadline, rpc
-from common.schemas import given, load, load_changes, page_of
+from common.schemas import expected_versions, given, load, load_changes, page_of
 from common.storage import Storage
 from product import reservation
 from product.prices import Prices
@@ -61,21 +61,24 @@ class ProductService(health.HealthCheck):
     def create(self, data):
         return products.dump(self.store.create(load(products, data)))
 
-    @rpc
-    def update(self, product_id, data, partial=False):
-        """Replace the editable fields, or with ``partial`` change only those given (never stock)."""
-        fields = load_changes(product_changes, data, partial)
-        return products.dump(self.store.update(product_id, fields))
+    # ``if_version`` (a version or a list of them): the write applies only while the
+    # product is at one of them, else PreconditionFailed and nothing changes.
 
     @rpc
-    def adjust_stock(self, product_id, data):
+    def update(self, product_id, data, partial=False, if_version=None):
+        """Replace the editable fields (an omitted stock stays), or with ``partial`` change only those given."""
+        fields = load_changes(product_changes, data, partial, product_id)
+        return products.dump(self.store.update(product_id, fields, expected_versions(if_version)))
+
+    @rpc
+    def adjust_stock(self, product_id, data, if_version=None):
         """``{"change": n}`` adds n units (n < 0 removes them); InsufficientStock below zero."""
         request = load(stock_adjustment, data)
-        return products.dump(self.store.adjust_stock(product_id, request["change"]))
+        return products.dump(self.store.adjust_stock(product_id, request["change"], expected_versions(if_version)))
 
     @rpc
-    def delete(self, product_id):
-        self.store.delete(product_id)
+    def delete(self, product_id, if_version=None):
+        self.store.delete(product_id, expected_versions(if_version))
 
     @rpc
     def reserve_stock(self, order_id, items):

@@ -6,7 +6,7 @@ from bson import Decimal128
 from pymongo.errors import DuplicateKeyError
 
 from common.errors import InsufficientStock, ProductNotFound, StockLimitExceeded
-from common.storage import RecordStore, from_document, matching_text, now, object_id_or_none
+from common.storage import RecordStore, from_document, matching_text, now, object_id_or_none, version_guard
 from product.reservation import ReservationState
 from product.schemas import MAX_STOCK, SORT_FIELDS
 
@@ -40,17 +40,16 @@ class ProductStore(RecordStore):
         found = self.records.find({"_id": {"$in": _object_ids(product_ids)}}, {"name": 1, "price": 1})
         return {str(d["_id"]): {"name": d["name"], "unit_price": d["price"].to_decimal()} for d in found}
 
-    def adjust_stock(self, product_id, change):
+    def adjust_stock(self, product_id, change, if_version=None):
         """Add ``change`` (negative: remove) to the stock, never below zero; the product after."""
         guard = {"stock": {"$gte": -change}} if change < 0 else {"stock": {"$lte": MAX_STOCK - change}}
         adjusted = self.records.update_one(
-            {"_id": self._oid(product_id), **guard},
-            {"$inc": {"stock": change}, "$set": {"updated_at": now()}},
+            {"_id": self._oid(product_id), **guard, **version_guard(if_version)},
+            {"$inc": {"stock": change, "version": 1}, "$set": {"updated_at": now()}},
         )
         if not adjusted.modified_count:
-            available = self.available_stock(product_id)
-            if available is None:
-                raise self.not_found.for_id(product_id)
+            # ProductNotFound or PreconditionFailed first; else the stock was the reason.
+            available = self.get(product_id, if_version)["stock"]
             if change > 0:
                 raise StockLimitExceeded(
                     f"Adding {change} units would exceed the maximum stock of {MAX_STOCK}.",
@@ -77,7 +76,7 @@ class ProductStore(RecordStore):
         taken = self.records.update_one(
             {"_id": oid, "stock": {"$gte": quantity}, held: {"$exists": False},
              "name": name, "price": Decimal128(unit_price)},
-            {"$inc": {"stock": -quantity}, "$set": {held: quantity}},
+            {"$inc": {"stock": -quantity, "version": 1}, "$set": {held: quantity}},
         )
         if taken.modified_count:
             return True
@@ -88,7 +87,7 @@ class ProductStore(RecordStore):
         held = f"reservations.{order_id}"
         self.records.update_one(
             {"_id": object_id_or_none(product_id), held: quantity},
-            {"$inc": {"stock": quantity}, "$unset": {held: ""}},
+            {"$inc": {"stock": quantity, "version": 1}, "$unset": {held: ""}},
         )
 
     def forget_holding(self, product_id, order_id):

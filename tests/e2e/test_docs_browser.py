@@ -89,7 +89,10 @@ def test_swagger_ui_renders_every_operation_from_the_gateway_alone(browser, stac
     assert {"/products", "/orders", "/customers/{customer_id}"} <= {p.replace("\u200b", "") for p in rendered_paths}
 
     # an operation opens, with the responses the document lists for it
-    browser.find_element(By.CSS_SELECTOR, "#operations-orders-create_order .opblock-summary").click()
+    summary = browser.find_element(By.CSS_SELECTOR, "#operations-orders-create_order .opblock-summary")
+    # Into view first: chromedriver clicks the bottom edge of the window without scrolling to it.
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
+    summary.click()
     wait.until(expected_conditions.visibility_of_element_located(
         (By.CSS_SELECTOR, "#operations-orders-create_order .responses-table")))
     statuses = {cell.text for cell in browser.find_elements(

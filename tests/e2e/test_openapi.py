@@ -228,16 +228,61 @@ def test_an_order_from_placing_to_delivery(api):
     api.error("POST", f"/orders/{OTHER_ID}/shipment/deliver", 404, "ORDER_NOT_FOUND")
 
 
-def test_stock_in_put_and_patch_is_read_only_and_ignored(api):
+def test_stock_set_by_put_and_patch(api):
     product = new_product(api, stock=5)
     path = f"/products/{product['id']}"
 
-    # The document marks stock readOnly in these bodies; the service ignores it, as it does id.
-    replaced = api.put(path, json={"name": product["name"], "price": "1", "stock": 50}, valid_request=False)
-    patched = api.patch(path, json={"description": "Oak", "stock": 50}, valid_request=False)
+    assert api.put(path, json={"name": product["name"], "price": "1"}).json()["stock"] == 5  # omitted: kept
+    assert api.put(path, json={"name": product["name"], "price": "1", "stock": 50}).json()["stock"] == 50
+    assert api.patch(path, json={"stock": 0}).json()["stock"] == api.get(path).json()["stock"] == 0
+    api.error("PATCH", path, 400, "VALIDATION_FAILED", json={"stock": -1})
 
-    assert replaced.json()["stock"] == patched.json()["stock"] == api.get(path).json()["stock"] == 5
-    api.error("PATCH", path, 400, "VALIDATION_FAILED", json={"stock": 50}, valid_request=False)
+
+def test_read_only_fields_are_refused_as_the_document_marks_them(api):
+    product = new_product(api)
+    path = f"/products/{product['id']}"
+
+    for field, value in (("id", OTHER_ID), ("created_at", product["created_at"]), ("version", 1)):
+        api.error("POST", "/products", 400, "VALIDATION_FAILED", json={"name": "N", "price": 1, field: value})
+        api.error("PATCH", path, 400, "VALIDATION_FAILED", json={"name": "N", field: value})
+    assert api.get(path).json() == product
+
+
+def test_conditional_requests_answer_what_the_document_promises(api):
+    product = new_product(api, stock=5)
+    customer = new_customer(api)
+    order = api.post("/orders", json={
+        "customer_id": customer["id"], "items": [{"product_id": product["id"], "quantity": 1}],
+    }).json()
+    stale = {"If-Match": '"1"'}
+
+    for path in (f"/products/{product['id']}", f"/customers/{customer['id']}", f"/orders/{order['id']}"):
+        etag = api.get(path).headers["ETag"]
+        assert api.get(path, 304, headers={"If-None-Match": etag}).content == b""
+        api.error("GET", path, 400, "BAD_REQUEST", headers={"If-None-Match": "1"})
+    # the product moved on to version 2 when the order took its stock, the order when it was confirmed
+    product_path = f"/products/{product['id']}"
+    api.error("PUT", product_path, 412, "PRECONDITION_FAILED", json={"name": "N", "price": 1}, headers=stale)
+    api.error("PATCH", product_path, 412, "PRECONDITION_FAILED", json={"stock": 1}, headers=stale)
+    api.error("POST", f"{product_path}/stock-adjustments", 412, "PRECONDITION_FAILED", json={"change": 1},
+              headers=stale)
+    api.error("DELETE", product_path, 412, "PRECONDITION_FAILED", headers=stale)
+    api.error("DELETE", product_path, 400, "BAD_REQUEST", headers={"If-Match": "2"})
+    api.error("DELETE", f"/orders/{order['id']}", 412, "PRECONDITION_FAILED", headers=stale)
+    customer_path = f"/customers/{customer['id']}"
+    api.patch(customer_path, json={"name": "Ada"}, headers={"If-Match": '"1"'})
+    api.error("PUT", customer_path, 412, "PRECONDITION_FAILED", json={"name": "N", "email": "n@example.com"},
+              headers=stale)
+    api.error("PATCH", customer_path, 412, "PRECONDITION_FAILED", json={"name": "N"}, headers=stale)
+    api.error("DELETE", customer_path, 412, "PRECONDITION_FAILED", headers=stale)
+    assert api.delete(customer_path, 204, headers={"If-Match": '"2"'}).content == b""
+
+
+def test_unknown_query_parameters_answer_what_the_document_promises(api):
+    for path in ("/health", "/products", f"/products/{OTHER_ID}", "/orders", "/openapi.json", "/docs"):
+        assert api.error("GET", path, 400, "VALIDATION_FAILED", params={"surprise": 1}) == {
+            "surprise": ["Unknown query parameter."]
+        }
 
 
 # the documented errors

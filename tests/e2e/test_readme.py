@@ -10,12 +10,23 @@ MAKEFILE = ROOT / "Makefile"
 DOCUMENTED_URL = "http://127.0.0.1:8000"
 
 
-def walkthrough():
-    """The bash block between the walkthrough markers of README.md."""
+def bash_block(marker):
+    """The bash block between the ``marker`` markers of README.md."""
     text = README.read_text()
-    match = re.search(r"<!-- walkthrough:start -->\s*```bash\n(.*?)```\s*<!-- walkthrough:end -->", text, re.S)
-    assert match, "README.md has no ```bash block between the walkthrough markers"
+    match = re.search(rf"<!-- {marker}:start -->\s*```bash\n(.*?)```\s*<!-- {marker}:end -->", text, re.S)
+    assert match, f"README.md has no ```bash block between the {marker} markers"
     return match.group(1)
+
+
+def run_as_pasted(script, stack):
+    """Run a README block against the stack (its documented URL replaced); its output lines."""
+    assert DOCUMENTED_URL in script
+    result = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script.replace(DOCUMENTED_URL, stack)], cwd=ROOT,
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
+    return result.stdout.splitlines()
 
 
 def parsed(line):
@@ -26,22 +37,13 @@ def parsed(line):
 
 
 def test_the_walkthrough_runs_as_documented(stack):
-    script = walkthrough()
-    assert DOCUMENTED_URL in script
-    script = script.replace(DOCUMENTED_URL, stack)
-
     # -u and pipefail are fine with the block: its retry loops end with `sleep`
     # or `break`, and the `[ "$(curl ... | field status)" = cancelled ]` test
     # ignores the substitution's status (bash runs it without errexit).
-    result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, capture_output=True, text=True,
-        timeout=60, stdin=subprocess.DEVNULL,
-    )
+    raw = run_as_pasted(bash_block("walkthrough"), stack)
 
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     # every JSON response ends with a newline, so each printed value is one line
-    raw = result.stdout.splitlines()
-    assert len(raw) == 17, result.stdout
+    assert len(raw) == 17, raw
     lines = [parsed(line) for line in raw]
     (health, order, _, _, refusal, shipment, movements, _, _, cancelled_shipment,
      _, too_late, _, _, _, orders, products) = lines
@@ -83,6 +85,17 @@ def test_the_walkthrough_runs_as_documented(stack):
     assert lamp_id in {product["id"] for product in products["items"]}
     prices = [float(product["price"]) for product in products["items"]]
     assert prices == sorted(prices, reverse=True)
+
+
+def test_the_conditional_requests_run_as_documented(stack):
+    raw = run_as_pasted(bash_block("conditional"), stack)
+
+    assert len(raw) == 5, raw
+    etag, not_modified, stock, refusal, final = raw
+    assert (etag, not_modified, stock, final) == ('"1"', "304", "12", "17")
+    refusal = json.loads(refusal)
+    assert refusal["error"] == "PRECONDITION_FAILED", refusal
+    assert (refusal["details"]["version"], refusal["details"]["expected"]) == (2, [1])
 
 
 def make_targets():

@@ -125,8 +125,10 @@ class TestProductCreateAndRead:
         assert response.status_code == 201, response.text
         assert response.headers["Content-Type"].startswith("application/json")
         created = response.json()
-        assert set(created) == {"id", "name", "price", "description", "stock", "created_at", "updated_at"}
+        assert set(created) == {"id", "name", "price", "description", "stock", "created_at", "updated_at",
+                                "version"}
         assert response.headers["Location"] == f"/products/{created['id']}"
+        assert (created["version"], response.headers["ETag"]) == (1, '"1"')
         assert (created["name"], created["price"], created["description"], created["stock"]) == (
             name, "19.99", "Warm light", 3,
         )
@@ -153,20 +155,19 @@ class TestProductCreateAndRead:
         assert created["price"] == expected
         assert get_product(http, created["id"])["price"] == expected
 
-    def test_read_only_fields_in_the_body_are_ignored(self, http):
+    @pytest.mark.parametrize("field, value", [
+        ("id", OTHER_ID), ("created_at", "2000-01-01T00:00:00+00:00"),
+        ("updated_at", "2000-01-01T00:00:00+00:00"), ("version", 1),
+    ])
+    def test_a_read_only_field_in_the_body_is_400_naming_it_and_nothing_is_created(self, http, field, value):
         name = f"Echo {token()}"
-        response = http.post("/products", json={
-            "name": name, "price": "1.00", "id": OTHER_ID, "_id": OTHER_ID,
-            "created_at": "2000-01-01T00:00:00+00:00", "updated_at": "2000-01-01T00:00:00+00:00",
-        })
 
-        assert response.status_code == 201, response.text
-        created = response.json()
-        assert created["id"] != OTHER_ID
-        assert parse_time(created["created_at"]).year > 2000
-        assert parse_time(created["updated_at"]).year > 2000
+        details = assert_error(http.post("/products", json={"name": name, "price": "1.00", field: value}),
+                               400, "VALIDATION_FAILED")
+
+        assert details == {field: ["Read-only: set by the service."]}
+        assert product_total(http, name) == 0
         assert http.get(f"/products/{OTHER_ID}").status_code == 404
-        assert get_product(http, created["id"])["name"] == name
 
     def test_unknown_id_is_404(self, http):
         details = assert_error(http.get(f"/products/{OTHER_ID}"), 404, "PRODUCT_NOT_FOUND")
@@ -282,7 +283,7 @@ class TestProductCreateRejects:
 
 
 class TestProductUpdate:
-    def test_put_replaces_editable_fields_and_resets_omitted_optional_ones_but_not_stock(self, http):
+    def test_put_replaces_editable_fields_and_resets_omitted_optional_ones_but_keeps_an_omitted_stock(self, http):
         product = create_product(http, description="Old", stock=9)
         name = f"Renamed {token()}"
 
@@ -290,11 +291,12 @@ class TestProductUpdate:
 
         assert response.status_code == 200, response.text
         replaced = response.json()
-        # stock is not editable: PUT neither resets it to its default nor sets it
+        # an omitted stock is not reset to its default: renaming never empties the shelf
         assert {k: replaced[k] for k in ("id", "name", "price", "description", "stock", "created_at")} == {
             "id": product["id"], "name": name, "price": "5.00", "description": "", "stock": 9,
             "created_at": product["created_at"],
         }
+        assert (replaced["version"], response.headers["ETag"]) == (2, '"2"')
         assert parse_time(replaced["updated_at"]) >= parse_time(product["updated_at"])
         assert get_product(http, product["id"]) == replaced
 
@@ -305,13 +307,13 @@ class TestProductUpdate:
 
         assert response.status_code == 200, response.text
         patched = response.json()
-        assert patched == {**product, "price": "7.00", "updated_at": patched["updated_at"]}
+        assert patched == {**product, "price": "7.00", "updated_at": patched["updated_at"], "version": 2}
         assert parse_time(patched["updated_at"]) >= parse_time(product["updated_at"])
         assert get_product(http, product["id"]) == patched
 
     @pytest.mark.parametrize("method", ["PUT", "PATCH"])
-    @pytest.mark.parametrize("stock", [0, 7, 1000, -5, "3", None])
-    def test_a_stock_in_an_update_is_ignored(self, http, method, stock):
+    @pytest.mark.parametrize("stock", [0, 7, 1000, 1_000_000_000])
+    def test_a_stock_in_an_update_sets_it(self, http, method, stock):
         product = create_product(http, stock=4)
         name = f"Renamed {token()}"
 
@@ -319,35 +321,55 @@ class TestProductUpdate:
                                 json={"name": name, "price": "19.99", "stock": stock})
 
         assert response.status_code == 200, response.text
-        assert (response.json()["name"], response.json()["stock"]) == (name, 4)
+        assert (response.json()["name"], response.json()["stock"]) == (name, stock)
         assert get_product(http, product["id"]) == response.json()
 
-    @pytest.mark.parametrize("stock", [0, 7, -5, 1.5])
-    def test_a_patch_of_only_the_stock_is_nothing_to_update(self, http, stock):
+    @pytest.mark.parametrize("stock", [0, 7])
+    def test_a_patch_of_only_the_stock_sets_it(self, http, stock):
         product = create_product(http, stock=4)
 
         response = http.patch(f"/products/{product['id']}", json={"stock": stock})
 
-        assert assert_error(response, 400, "VALIDATION_FAILED") == {}
-        assert response.json()["message"].startswith("Nothing to update")
+        assert response.status_code == 200, response.text
+        assert response.json() == {**product, "stock": stock, "version": 2, "updated_at": response.json()["updated_at"]}
+        assert get_product(http, product["id"]) == response.json()
+
+    @pytest.mark.parametrize("method", ["PUT", "PATCH"])
+    @pytest.mark.parametrize("stock", [-5, 1_000_000_001, 1.5, "3", None])
+    def test_an_invalid_stock_in_an_update_is_400_naming_it(self, http, method, stock):
+        product = create_product(http, stock=4)
+
+        response = http.request(method, f"/products/{product['id']}",
+                                json={"name": "N", "price": "19.99", "stock": stock})
+
+        assert set(assert_error(response, 400, "VALIDATION_FAILED")) == {"stock"}
         assert get_product(http, product["id"]) == product
 
     @pytest.mark.parametrize("method", ["PUT", "PATCH"])
-    def test_read_only_fields_in_an_update_are_ignored(self, http, method):
+    @pytest.mark.parametrize("field, value", [
+        ("id", OTHER_ID), ("created_at", "2000-01-01T00:00:00+00:00"),
+        ("updated_at", "2000-01-01T00:00:00+00:00"), ("version", 1),
+    ])
+    def test_a_read_only_field_in_an_update_is_400_naming_it_and_changes_nothing(self, http, method, field, value):
         product = create_product(http)
-        body = {"name": product["name"], "price": "2.50", "id": OTHER_ID, "_id": OTHER_ID,
-                "created_at": "2000-01-01T00:00:00+00:00", "updated_at": "2000-01-01T00:00:00+00:00"}
+        body = {"name": product["name"], "price": "2.50", field: value}
 
-        response = http.request(method, f"/products/{product['id']}", json=body)
+        details = assert_error(http.request(method, f"/products/{product['id']}", json=body),
+                               400, "VALIDATION_FAILED")
+
+        assert set(details) == {field}
+        assert get_product(http, product["id"]) == product
+        assert http.get(f"/products/{OTHER_ID}").status_code == 404
+
+    @pytest.mark.parametrize("method", ["PUT", "PATCH"])
+    def test_an_update_may_carry_the_products_own_id(self, http, method):
+        product = create_product(http)
+
+        response = http.request(method, f"/products/{product['id']}",
+                                json={"id": product["id"].upper(), "name": product["name"], "price": "2.50"})
 
         assert response.status_code == 200, response.text
-        updated = response.json()
-        assert (updated["id"], updated["price"], updated["created_at"]) == (
-            product["id"], "2.50", product["created_at"],
-        )
-        assert parse_time(updated["updated_at"]).year > 2000
-        assert get_product(http, product["id"]) == updated
-        assert http.get(f"/products/{OTHER_ID}").status_code == 404
+        assert (response.json()["id"], response.json()["price"]) == (product["id"], "2.50")
 
     @pytest.mark.parametrize(
         "method, body, bad_fields",
@@ -358,7 +380,7 @@ class TestProductUpdate:
             pytest.param("PATCH", {"price": "1.234"}, {"price"}, id="patch-price-precision"),
             pytest.param("PATCH", {"name": ""}, {"name"}, id="patch-name-empty"),
             pytest.param("PATCH", {"name": None}, {"name"}, id="patch-name-null"),
-            pytest.param("PATCH", {"stock": -5}, set(), id="patch-only-stock"),
+            pytest.param("PATCH", {"stock": -5}, {"stock"}, id="patch-only-stock"),
             pytest.param("PATCH", {"name": {"$gt": ""}}, {"name"}, id="patch-operator"),
             pytest.param("PATCH", {"stock": 1, "colour": "red"}, {"colour"}, id="patch-unknown-field"),
             pytest.param("PUT", {"name": "N", "price": 1, "colour": "red"}, {"colour"}, id="put-unknown-field"),
@@ -374,11 +396,15 @@ class TestProductUpdate:
         assert set(details) == bad_fields, details
         assert get_product(http, product["id"]) == product
 
-    @pytest.mark.parametrize("body", [{}, {"id": OTHER_ID, "created_at": "2000-01-01T00:00:00+00:00"}])
-    def test_patch_with_nothing_to_change_is_400(self, http, body):
+    @pytest.mark.parametrize("own_id", [False, True])
+    def test_patch_with_nothing_to_change_is_400(self, http, own_id):
         product = create_product(http)
+        body = {"id": product["id"]} if own_id else {}
 
-        assert_error(http.patch(f"/products/{product['id']}", json=body), 400, "VALIDATION_FAILED")
+        response = http.patch(f"/products/{product['id']}", json=body)
+
+        assert_error(response, 400, "VALIDATION_FAILED")
+        assert response.json()["message"].startswith("Nothing to update")
         assert get_product(http, product["id"]) == product
 
     @pytest.mark.parametrize("method", ["PUT", "PATCH"])
@@ -416,7 +442,7 @@ class TestStockAdjustment:
         assert response.status_code == 200, response.text
         assert response.headers["Content-Type"].startswith("application/json")
         adjusted = response.json()
-        assert adjusted == {**product, "stock": 8, "updated_at": adjusted["updated_at"]}
+        assert adjusted == {**product, "stock": 8, "updated_at": adjusted["updated_at"], "version": 2}
         assert parse_time(adjusted["updated_at"]) >= parse_time(product["updated_at"])
         assert get_product(http, product["id"]) == adjusted
 
@@ -646,8 +672,9 @@ class TestCustomers:
 
         assert response.status_code == 201, response.text
         created = response.json()
-        assert set(created) == {"id", "name", "email", "phone", "address", "created_at", "updated_at"}
+        assert set(created) == {"id", "name", "email", "phone", "address", "created_at", "updated_at", "version"}
         assert response.headers["Location"] == f"/customers/{created['id']}"
+        assert (created["version"], response.headers["ETag"]) == (1, '"1"')
         # the email comes back as typed
         assert (created["name"], created["email"], created["phone"], created["address"]) == (
             f"Ada {tag}", f"Ada.{tag}@Example.com", None, None,
@@ -664,12 +691,20 @@ class TestCustomers:
         assert created["address"] == address
         assert get_customer(http, created["id"]) == created
 
-    def test_read_only_fields_in_the_body_are_ignored(self, http):
-        created = create_customer(http, id=OTHER_ID, _id=OTHER_ID, created_at="2000-01-01T00:00:00+00:00")
+    def test_read_only_fields_in_the_body_are_400_naming_them(self, http):
+        tag = token()
+        body = {"name": tag, "email": f"{tag}@example.com", "id": OTHER_ID, "created_at": "2000-01-01T00:00:00+00:00"}
 
-        assert created["id"] != OTHER_ID
-        assert parse_time(created["created_at"]).year > 2000
-        assert http.get(f"/customers/{OTHER_ID}").status_code == 404
+        details = assert_error(http.post("/customers", json=body), 400, "VALIDATION_FAILED")
+
+        assert set(details) == {"id", "created_at"}
+        assert customer_total(http, tag) == 0
+        customer = create_customer(http)
+        for update in ({"name": "Eve", "id": OTHER_ID}, {"name": "Eve", "version": 2},
+                       {"name": "Eve", "updated_at": "2000-01-01T00:00:00+00:00"}):
+            details = assert_error(http.patch(f"/customers/{customer['id']}", json=update), 400, "VALIDATION_FAILED")
+            assert set(details) == set(update) - {"name"}
+        assert get_customer(http, customer["id"]) == customer
 
     @pytest.mark.parametrize(
         "fields, bad_fields",
@@ -766,11 +801,12 @@ class TestCustomers:
     def test_patch_changes_only_the_fields_sent(self, http):
         customer = create_customer(http, phone="555-0100", address={"city": "Paris"})
 
-        response = http.patch(f"/customers/{customer['id']}", json={"phone": "555-0199", "id": OTHER_ID})
+        # an id naming the customer itself is no change, and accepted
+        response = http.patch(f"/customers/{customer['id']}", json={"phone": "555-0199", "id": customer["id"]})
 
         assert response.status_code == 200, response.text
         patched = response.json()
-        assert patched == {**customer, "phone": "555-0199", "updated_at": patched["updated_at"]}
+        assert patched == {**customer, "phone": "555-0199", "updated_at": patched["updated_at"], "version": 2}
         assert get_customer(http, customer["id"]) == patched
 
     def test_patch_can_clear_an_optional_field(self, http):
@@ -916,3 +952,239 @@ class TestRouting:
 
         assert_error(http.post(f"/products/{product['id']}", json={"stock": 99}), 405, "METHOD_NOT_ALLOWED")
         assert get_product(http, product["id"]) == product
+
+
+# versions: ETag, If-Match, If-None-Match
+
+
+def place_order(http, customer, product, quantity):
+    response = http.post("/orders", json={"customer_id": customer["id"],
+                                          "items": [{"product_id": product["id"], "quantity": quantity}]})
+    assert response.status_code == 201, response.text
+    return response
+
+
+def etag_of(response):
+    """The response's ETag, checked to be the strong tag of the version in its body."""
+    assert response.headers["ETag"] == f'"{response.json()["version"]}"', (response.headers, response.text)
+    return response.headers["ETag"]
+
+
+class TestVersions:
+    def test_every_answer_with_one_product_carries_its_version_as_etag(self, http):
+        created = http.post("/products", json={"name": f"Lamp {token()}", "price": "1.00", "stock": 5})
+        path = f"/products/{created.json()['id']}"
+
+        answers = [created, http.get(path), http.put(path, json={"name": "Desk", "price": 2}),
+                   http.patch(path, json={"stock": 9}), http.post(f"{path}/stock-adjustments", json={"change": 1})]
+
+        assert [response.status_code for response in answers] == [201, 200, 200, 200, 200]
+        assert [etag_of(response) for response in answers] == ['"1"', '"1"', '"2"', '"3"', '"4"']
+        assert "ETag" not in http.get("/products", params={"q": "Desk"}).headers
+
+    def test_every_answer_with_one_customer_carries_its_version_as_etag(self, http):
+        tag = token()
+        created = http.post("/customers", json={"name": tag, "email": f"{tag}@example.com"})
+        path = f"/customers/{created.json()['id']}"
+
+        answers = [created, http.get(path), http.put(path, json={"name": "Ada", "email": f"{tag}@example.com"}),
+                   http.patch(path, json={"phone": "+44 20 7946 0000"})]
+
+        assert [response.status_code for response in answers] == [201, 200, 200, 200]
+        assert [etag_of(response) for response in answers] == ['"1"', '"1"', '"2"', '"3"']
+        assert "ETag" not in http.get("/customers", params={"q": tag}).headers
+
+    def test_every_answer_with_one_order_carries_its_version_as_etag(self, http):
+        product = create_product(http, stock=3)
+        placed = place_order(http, create_customer(http), product, 1)
+        path = f"/orders/{placed.json()['id']}"
+
+        answers = [placed, http.get(path), http.delete(path), http.delete(path), http.get(path)]
+
+        assert [response.status_code for response in answers] == [201, 200, 200, 200, 200]
+        # saved pending (1) and confirmed (2) by the POST; cancelled (3), then unchanged
+        assert [etag_of(response) for response in answers] == ['"2"', '"2"', '"3"', '"3"', '"3"']
+
+    def test_an_order_taking_and_giving_back_stock_moves_the_products_etag(self, http):
+        product = create_product(http, stock=5)
+        path = f"/products/{product['id']}"
+        read = http.get(path)
+
+        order = place_order(http, create_customer(http), product, 2).json()
+        taken = http.get(path, headers={"If-None-Match": etag_of(read)})
+        assert http.delete(f"/orders/{order['id']}").status_code == 200
+        given_back = http.get(path)
+
+        assert (taken.status_code, taken.json()["stock"], etag_of(taken)) == (200, 3, '"2"')
+        assert (given_back.json()["stock"], etag_of(given_back)) == (5, '"3"')
+
+    def test_a_read_modify_write_of_the_stock_an_order_changed_meanwhile_is_412_and_changes_nothing(self, http):
+        product = create_product(http, stock=5)
+        path = f"/products/{product['id']}"
+        read = http.get(path)
+        place_order(http, create_customer(http), product, 2)
+        current = get_product(http, product["id"])
+
+        for method, body in (("PUT", {"name": product["name"], "price": product["price"], "stock": 6}),
+                             ("PATCH", {"stock": 6})):
+            response = http.request(method, path, json=body, headers={"If-Match": etag_of(read)})
+            details = assert_error(response, 412, "PRECONDITION_FAILED")
+            assert details == {"id": product["id"], "version": 2, "expected": [1]}
+
+        assert get_product(http, product["id"]) == current
+        assert current["stock"] == 3  # what the order took is not undone
+
+    @pytest.mark.parametrize("method, suffix, body", [
+        ("PUT", "", {"name": "Stale", "price": "1.00"}),
+        ("PATCH", "", {"stock": 0}),
+        ("DELETE", "", None),
+        ("POST", "/stock-adjustments", {"change": -1}),
+    ])
+    def test_a_product_write_with_a_stale_if_match_is_412_and_changes_nothing(self, http, method, suffix, body):
+        product = create_product(http, stock=4)
+        path = f"/products/{product['id']}"
+        current = http.patch(path, json={"description": "moved on"}).json()
+
+        response = http.request(method, path + suffix, json=body, headers={"If-Match": '"1"'})
+
+        assert assert_error(response, 412, "PRECONDITION_FAILED") == {
+            "id": product["id"], "version": 2, "expected": [1]}
+        assert get_product(http, product["id"]) == current
+
+    @pytest.mark.parametrize("method, body", [
+        ("PUT", {"name": "Stale", "email": "stale@example.com"}), ("PATCH", {"name": "Stale"}), ("DELETE", None),
+    ])
+    def test_a_customer_write_with_a_stale_if_match_is_412_and_changes_nothing(self, http, method, body):
+        customer = create_customer(http)
+        path = f"/customers/{customer['id']}"
+        current = http.patch(path, json={"name": f"Moved {token()}"}).json()
+
+        response = http.request(method, path, json=body, headers={"If-Match": '"1"'})
+
+        assert assert_error(response, 412, "PRECONDITION_FAILED")["version"] == 2
+        assert get_customer(http, customer["id"]) == current
+
+    def test_cancelling_an_order_with_a_stale_if_match_is_412_and_keeps_the_order_and_its_stock(self, http):
+        product = create_product(http, stock=4)
+        order = place_order(http, create_customer(http), product, 3).json()
+        path = f"/orders/{order['id']}"
+
+        details = assert_error(http.delete(path, headers={"If-Match": '"1"'}), 412, "PRECONDITION_FAILED")
+
+        assert details == {"id": order["id"], "version": 2, "expected": [1]}
+        assert http.get(path).json() == order
+        assert get_product(http, product["id"])["stock"] == 1
+        cancelled = http.delete(path, headers={"If-Match": '"2"'})
+        assert (cancelled.status_code, cancelled.json()["status"], etag_of(cancelled)) == (200, "cancelled", '"3"')
+        assert get_product(http, product["id"])["stock"] == 4
+
+    @pytest.mark.parametrize("if_match", ['"1"', '"7", "1"', "*", 'W/"1", "1"'])
+    def test_a_write_with_if_match_naming_the_current_version_applies(self, http, if_match):
+        product = create_product(http, stock=4)
+        customer = create_customer(http)
+        path = f"/products/{product['id']}"
+
+        patched = http.patch(path, json={"stock": 1}, headers={"If-Match": if_match})
+        renamed = http.patch(f"/customers/{customer['id']}", json={"name": "Ada"}, headers={"If-Match": if_match})
+
+        assert (patched.status_code, patched.json()["stock"], etag_of(patched)) == (200, 1, '"2"')
+        assert (renamed.status_code, etag_of(renamed)) == (200, '"2"')
+        assert http.delete(path, headers={"If-Match": '"2"'}).status_code == 204
+        assert http.delete(f"/customers/{customer['id']}", headers={"If-Match": etag_of(renamed)}).status_code == 204
+
+    @pytest.mark.parametrize("if_match", ['W/"1"', '"abc"', '"01"', '""'])
+    def test_if_match_only_matches_a_strong_tag_of_the_version(self, http, if_match):
+        product = create_product(http, stock=4)
+
+        response = http.patch(f"/products/{product['id']}", json={"stock": 1}, headers={"If-Match": if_match})
+
+        assert assert_error(response, 412, "PRECONDITION_FAILED")["version"] == 1
+        assert get_product(http, product["id"]) == product
+
+    def test_if_match_on_an_unknown_record_is_still_404(self, http):
+        assert_error(http.patch(f"/products/{OTHER_ID}", json={"stock": 1}, headers={"If-Match": '"1"'}),
+                     404, "PRODUCT_NOT_FOUND")
+        assert_error(http.delete(f"/customers/{OTHER_ID}", headers={"If-Match": "*"}), 404, "CUSTOMER_NOT_FOUND")
+        assert_error(http.delete(f"/orders/{OTHER_ID}", headers={"If-Match": '"1"'}), 404, "ORDER_NOT_FOUND")
+
+    @pytest.mark.parametrize("value", ["1", '"1', "W/1", '"1" "2"', '*, "1"'])
+    def test_a_malformed_if_match_is_400_json_and_changes_nothing(self, http, value):
+        product = create_product(http, stock=4)
+        path = f"/products/{product['id']}"
+
+        for method, body in (("PUT", {"name": "N", "price": 1}), ("PATCH", {"stock": 0}), ("DELETE", None)):
+            details = assert_error(http.request(method, path, json=body, headers={"If-Match": value}),
+                                   400, "BAD_REQUEST")
+            assert details == {"header": "If-Match"}
+        assert get_product(http, product["id"]) == product
+
+    def test_if_none_match_naming_the_version_is_304_with_the_etag_and_no_body(self, http):
+        product = create_product(http, stock=4)
+        customer = create_customer(http)
+        order = place_order(http, customer, product, 1).json()
+
+        for path in (f"/products/{product['id']}", f"/customers/{customer['id']}", f"/orders/{order['id']}"):
+            etag = etag_of(http.get(path))
+            for value in (etag, f"W/{etag}", f'"999", {etag}', "*"):
+                response = http.get(path, headers={"If-None-Match": value})
+                assert (response.status_code, response.content) == (304, b""), (path, value, response.text)
+                assert response.headers["ETag"] == etag
+                assert "Content-Type" not in response.headers
+            stale = http.get(path, headers={"If-None-Match": '"999"'})
+            assert (stale.status_code, etag_of(stale)) == (200, etag)
+        assert_error(http.get(f"/products/{product['id']}", headers={"If-None-Match": "1"}), 400, "BAD_REQUEST")
+        assert_error(http.get(f"/products/{OTHER_ID}", headers={"If-None-Match": "*"}), 404, "PRODUCT_NOT_FOUND")
+
+    @pytest.mark.parametrize("field, value", [
+        ("total", "1.00"), ("status", "confirmed"), ("id", OTHER_ID), ("created_at", "2000-01-01T00:00:00+00:00"),
+        ("version", 1),
+    ])
+    def test_an_order_request_with_a_field_the_service_sets_is_400_naming_it(self, http, field, value):
+        product = create_product(http, stock=4)
+        customer = create_customer(http)
+        body = {"customer_id": customer["id"], "items": [{"product_id": product["id"], "quantity": 1}], field: value}
+
+        assert set(assert_error(http.post("/orders", json=body), 400, "VALIDATION_FAILED")) == {field}
+        assert read(http, "/orders", customer_id=customer["id"])["total"] == 0
+        assert get_product(http, product["id"])["stock"] == 4
+
+
+class TestQueryParameters:
+    @pytest.mark.parametrize("path", [
+        "/health", "/products", f"/products/{OTHER_ID}", f"/products/{OTHER_ID}/movements", "/customers",
+        f"/customers/{OTHER_ID}", "/orders", f"/orders/{OTHER_ID}", f"/orders/{OTHER_ID}/shipment",
+        "/openapi.json", "/docs", "/docs/swagger-ui.css",
+    ])
+    def test_a_query_parameter_a_route_does_not_take_is_400_naming_it(self, http, path):
+        details = assert_error(http.get(path, params={"surprise": "1"}), 400, "VALIDATION_FAILED")
+
+        assert details == {"surprise": ["Unknown query parameter."]}
+
+    @pytest.mark.parametrize("path, params, refused", [
+        ("/products", {"page": 1, "page_size": 5, "q": "x", "sort": "name", "limit": 5}, {"limit"}),
+        ("/customers", {"q": "x", "sort": "name"}, {"sort"}),
+        ("/orders", {"customer_id": OTHER_ID, "status": "pending", "customer": OTHER_ID}, {"customer"}),
+        (f"/products/{OTHER_ID}/movements", {"page": 1, "q": "x"}, {"q"}),
+    ])
+    def test_a_list_names_only_the_parameters_it_does_not_take(self, http, path, params, refused):
+        details = assert_error(http.get(path, params=params), 400, "VALIDATION_FAILED")
+
+        assert set(details) == refused
+
+    def test_a_parameter_given_twice_is_400_naming_it(self, http):
+        details = assert_error(http.get("/products?page=1&page=2"), 400, "VALIDATION_FAILED")
+
+        assert details == {"page": ["Given more than once."]}
+
+    def test_a_write_with_a_query_parameter_is_400_and_changes_nothing(self, http):
+        product = create_product(http, stock=4)
+        path = f"/products/{product['id']}"
+        name = f"Ghost {token()}"
+
+        for method, target, body in (("PUT", path, {"name": "N", "price": 1}), ("PATCH", path, {"stock": 0}),
+                                     ("DELETE", path, None), ("POST", f"{path}/stock-adjustments", {"change": 1}),
+                                     ("POST", "/products", {"name": name, "price": 1})):
+            response = http.request(method, target, json=body, params={"stock": "9"})
+            assert assert_error(response, 400, "VALIDATION_FAILED") == {"stock": ["Unknown query parameter."]}
+        assert get_product(http, product["id"]) == product
+        assert product_total(http, name) == 0

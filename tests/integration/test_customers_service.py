@@ -4,7 +4,7 @@ from bson import ObjectId
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
 
-from common.errors import CustomerNotFound, EmailAlreadyExists, ValidationFailed
+from common.errors import CustomerNotFound, EmailAlreadyExists, PreconditionFailed, ValidationFailed
 from customers.service import CustomersService
 
 MISSING_ID = "5f0000000000000000000000"
@@ -146,12 +146,45 @@ def test_invalid_fields_are_validation_failed(customers_rpc, collection):
     assert collection.count_documents({}) == 0
 
 
-def test_read_only_fields_are_ignored(customers_rpc):
-    ada = customers_rpc.create({"name": "Ada", "email": "ada@example.com",
-                                "id": MISSING_ID, "created_at": "2000-01-01T00:00:00+00:00"})
+def test_read_only_fields_are_refused_by_name_and_change_nothing(customers_rpc, collection):
+    with pytest.raises(ValidationFailed) as refused:
+        customers_rpc.create({"name": "Ada", "email": "ada@example.com",
+                              "id": MISSING_ID, "created_at": "2000-01-01T00:00:00+00:00"})
+    assert set(refused.value.details) == {"id", "created_at"}
+    assert collection.count_documents({}) == 0
 
-    assert ada["id"] != MISSING_ID
-    assert not ada["created_at"].startswith("2000")
+    ada = customers_rpc.create({"name": "Ada", "email": "ada@example.com"})
+    for body in ({"id": MISSING_ID, "name": "Eve"}, {"name": "Eve", "version": 5},
+                 {"name": "Eve", "updated_at": "2000-01-01T00:00:00+00:00"}):
+        with pytest.raises(ValidationFailed) as refused:
+            customers_rpc.update(ada["id"], body, partial=True)
+        assert set(refused.value.details) == set(body) - {"name"}
+    assert customers_rpc.get(ada["id"]) == ada
+    # its own id is no change: accepted
+    assert customers_rpc.update(ada["id"], {"id": ada["id"].upper(), "name": "Eve"}, partial=True)["name"] == "Eve"
+
+
+def test_every_change_moves_the_version_and_if_version_guards_the_writes(customers_rpc, collection):
+    ada = customers_rpc.create({"name": "Ada", "email": "ada@example.com"})
+    assert ada["version"] == 1
+
+    renamed = customers_rpc.update(ada["id"], {"name": "Ada L."}, partial=True, if_version=1)
+    replaced = customers_rpc.update(ada["id"], {"name": "Ada", "email": "ada@example.com"}, if_version=[1, 2])
+    assert (renamed["version"], replaced["version"]) == (2, 3)
+
+    for write in (lambda: customers_rpc.update(ada["id"], {"name": "Stale"}, partial=True, if_version=2),
+                  lambda: customers_rpc.update(ada["id"], {"name": "Stale", "email": "s@example.com"}, if_version=[]),
+                  lambda: customers_rpc.delete(ada["id"], if_version=[1, 2])):
+        with pytest.raises(PreconditionFailed) as stale:
+            write()
+        assert stale.value.details["version"] == 3
+    assert customers_rpc.get(ada["id"]) == replaced
+    assert collection.count_documents({}) == 1
+
+    with pytest.raises(CustomerNotFound):
+        customers_rpc.update(MISSING_ID, {"name": "x"}, partial=True, if_version=1)
+    assert customers_rpc.delete(ada["id"], if_version=3) is None
+    assert collection.count_documents({}) == 0
 
 
 @pytest.mark.parametrize("customer_id", [MISSING_ID, "abc", "", "0" * 25])

@@ -213,56 +213,60 @@ def test_patch_changes_only_the_fields_sent(api):
 
     assert response.status_code == 200
     patched = response.json()
-    assert patched == {**product, "price": "2.00", "updated_at": patched["updated_at"]}
+    assert patched == {**product, "price": "2.00", "updated_at": patched["updated_at"], "version": 2}
     assert patched["updated_at"] >= product["updated_at"]
     assert api.get(f"/products/{product['id']}").json() == patched
 
 
-@pytest.mark.parametrize("stock", [0, 2, 99, -1, 1.5, "3", None])
-def test_put_and_patch_ignore_a_stock_in_the_body(api, stock):
+@pytest.mark.parametrize("stock", [0, 2, 1_000_000_000])
+def test_put_and_patch_set_a_stock_in_the_body(api, stored, stock):
     product = new_product(api, stock=7)
     path = f"/products/{product['id']}"
 
     replaced = api.put(path, {"name": "Desk", "price": "5", "stock": stock})
-    patched = api.patch(path, {"description": "Oak", "stock": stock})
+    assert replaced.status_code == 200, replaced.text
+    assert (replaced.json()["name"], replaced.json()["stock"]) == ("Desk", stock)
+    assert stored("product")[0]["stock"] == stock
+    patched = api.patch(path, {"stock": 7})  # the stock alone is an update
+    assert patched.status_code == 200, patched.text
+    assert (patched.json()["stock"], stored("product")[0]["stock"]) == (7, 7)
+    assert api.get(path).json() == patched.json()
 
-    assert replaced.status_code == patched.status_code == 200, (replaced.text, patched.text)
-    assert (replaced.json()["name"], replaced.json()["stock"]) == ("Desk", 7)
-    assert (patched.json()["description"], patched.json()["stock"]) == ("Oak", 7)
-    assert api.get(path).json()["stock"] == 7
 
-
-@pytest.mark.parametrize("stock", [2, 0, -1, "3"])
-def test_patch_of_only_the_stock_is_nothing_to_update(api, stored, stock):
+@pytest.mark.parametrize("stock", [-1, 1_000_000_001, 1.5, "3", None, True])
+def test_an_invalid_stock_in_put_or_patch_is_400_naming_it_and_changes_nothing(api, stored, stock):
     product = new_product(api, stock=7)
     before = stored("product")
 
-    body = assert_error(api.patch(f"/products/{product['id']}", {"stock": stock}), 400, "VALIDATION_FAILED")
-
-    assert body["message"].startswith("Nothing to update")
+    for response in (api.put(f"/products/{product['id']}", {"name": "Desk", "price": "5", "stock": stock}),
+                     api.patch(f"/products/{product['id']}", {"stock": stock})):
+        body = assert_error(response, 400, "VALIDATION_FAILED")
+        assert set(body["details"]) == {"stock"}
     assert stored("product") == before
 
 
-def test_read_only_fields_in_a_body_are_ignored(api, stored):
-    read_only = {"id": MISSING_ID, "created_at": "2000-01-01T00:00:00+00:00",
-                 "updated_at": "2000-01-01T00:00:00+00:00"}
+@pytest.mark.parametrize("field, value", [
+    ("id", MISSING_ID), ("created_at", "2000-01-01T00:00:00+00:00"),
+    ("updated_at", "2000-01-01T00:00:00+00:00"), ("version", 1),
+])
+def test_a_read_only_field_in_a_body_is_400_naming_it_and_changes_nothing(api, stored, field, value):
+    product = new_product(api)
+    before = stored("product")
 
-    product = new_product(api, **read_only)
-    assert product["id"] != MISSING_ID
-    assert not product["created_at"].startswith("2000")
+    for response in (api.post("/products", {"name": "Lamp", "price": 1, field: value}),
+                     api.put(f"/products/{product['id']}", {"name": "Lamp", "price": 1, field: value}),
+                     api.patch(f"/products/{product['id']}", {"description": "Again", field: value})):
+        body = assert_error(response, 400, "VALIDATION_FAILED")
+        assert set(body["details"]) == {field}, body
+    assert stored("product") == before
 
-    echoed = {**product, "name": "Echoed"}
-    replaced = api.put(f"/products/{product['id']}", echoed)
-    assert replaced.status_code == 200, replaced.text
-    patched = api.patch(f"/products/{product['id']}", {**read_only, "stock": 4, "description": "Again"})
-    assert patched.status_code == 200, patched.text
 
-    final = patched.json()
-    assert (final["id"], final["name"], final["description"]) == (product["id"], "Echoed", "Again")
-    assert final["stock"] == product["stock"] == 0
-    assert final["created_at"] == product["created_at"]
-    assert not final["updated_at"].startswith("2000")
-    assert [str(doc["_id"]) for doc in stored("product")] == [product["id"]]
+def test_an_update_may_carry_the_products_own_id(api):
+    product = new_product(api)
+    path = f"/products/{product['id']}"
+
+    assert api.put(path, {"id": product["id"], "name": "Desk", "price": 1}).json()["name"] == "Desk"
+    assert api.patch(path, {"id": product["id"].upper(), "description": "Oak"}).json()["description"] == "Oak"
 
 
 def test_unknown_fields_are_400_naming_the_field_and_change_nothing(api, stored):
@@ -365,7 +369,7 @@ def test_adding_stock_is_200_with_the_product(api, stored):
 
     assert response.status_code == 200, response.text
     adjusted = response.json()
-    assert adjusted == {**product, "stock": 8, "updated_at": adjusted["updated_at"]}
+    assert adjusted == {**product, "stock": 8, "updated_at": adjusted["updated_at"], "version": 2}
     assert adjusted["updated_at"] >= product["updated_at"]
     assert api.get(f"/products/{product['id']}").json() == adjusted
     assert stored("product")[0]["stock"] == 8
@@ -498,21 +502,29 @@ def test_cancelling_an_order_returns_its_stock_on_top_of_adjustments(order_api):
     assert api.get(f"/products/{product['id']}").json()["stock"] == 3
 
 
-def test_echoing_a_product_read_before_an_order_never_undoes_its_reservation(order_api):
-    """GET, an order takes 3, then PUT/PATCH the body read earlier: the 3 stay taken."""
+def test_writing_back_a_stock_read_before_an_order_with_if_match_never_undoes_its_reservation(order_api):
+    """GET (ETag "1"), an order takes 3, then PUT/PATCH the stock read earlier with If-Match: 412, the 3 stay taken."""
     api = order_api
     customer = new_customer(api)
     product = new_product(api, description="Warm", stock=10)
     path = f"/products/{product['id']}"
-    read = api.get(path).json()
+    response = api.get(path)
+    read, etag = response.json(), response.headers["ETag"]
 
     place_order(api, customer, product, 3)
-    replaced = api.put(path, read)
-    patched = api.patch(path, read)
+    after_the_order = api.get(path)
+    stale = {"If-Match": etag}
+    editable = {k: read[k] for k in ("name", "price", "description", "stock")}
 
-    assert replaced.status_code == patched.status_code == 200, (replaced.text, patched.text)
-    assert replaced.json()["stock"] == patched.json()["stock"] == 7
-    assert api.get(path).json() == {**read, "stock": 7, "updated_at": patched.json()["updated_at"]}
+    for refused in (api.put(path, editable, headers=stale), api.patch(path, {"stock": 10}, headers=stale)):
+        details = assert_error(refused, 412, "PRECONDITION_FAILED")["details"]
+        assert details == {"id": product["id"], "version": 2, "expected": [1]}
+    assert after_the_order.headers["ETag"] == '"2"'
+    assert api.get(path).json() == after_the_order.json()
+    assert after_the_order.json()["stock"] == 7
+    # read again, write again: the current ETag applies
+    current = {"If-Match": after_the_order.headers["ETag"]}
+    assert api.patch(path, {"stock": 9}, headers=current).json()["stock"] == 9
 
 
 # ---------------------------------------------------------------- product lists
@@ -660,7 +672,7 @@ def test_put_replaces_customer_and_patch_changes_only_sent_fields(api):
 
     patched = api.patch(f"/customers/{customer['id']}", {"name": "Ada L."})
     assert patched.status_code == 200
-    assert patched.json() == {**customer, "name": "Ada L.", "updated_at": patched.json()["updated_at"]}
+    assert patched.json() == {**customer, "name": "Ada L.", "updated_at": patched.json()["updated_at"], "version": 2}
 
     replaced = api.put(f"/customers/{customer['id']}", {"name": "Ada", "email": "ada@example.com"})
     assert replaced.status_code == 200

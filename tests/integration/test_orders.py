@@ -19,6 +19,7 @@ from common.errors import (
     InsufficientStock,
     OrderAlreadyShipped,
     InvalidOrderTransition,
+    PreconditionFailed,
     ReservationClosed,
     UnknownCustomer,
     UnknownProduct,
@@ -201,7 +202,7 @@ def test_sweeper_rejects_an_order_left_pending_by_a_crash(rpc, customer, contain
     long_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
     order_id = database("orders").orders.insert_one({
         "customer_id": customer["id"], "status": "pending", "total": "20.00", "outbox": [],
-        "release_due": False, "created_at": long_ago, "updated_at": long_ago,
+        "release_due": False, "created_at": long_ago, "updated_at": long_ago, "version": 1,
         "items": [{"product_id": product["id"], "name": "Widget", "unit_price": "10.00",
                    "quantity": 2, "line_total": "20.00"}],
     }).inserted_id
@@ -418,3 +419,22 @@ def test_ids_in_any_case_name_the_same_records(rpc, customer):
     assert (order["customer_id"], order["items"][0]["product_id"]) == (customer["id"], product["id"])
     for spelling in (customer["id"], customer["id"].upper()):
         assert [o["id"] for o in rpc.orders.list_orders(customer_id=spelling)["items"]] == [order["id"]]
+
+
+def test_placing_and_cancelling_move_the_versions_and_a_stale_cancel_changes_nothing(rpc, customer):
+    lamp = new_product(rpc, stock=5)
+
+    order = rpc.orders.create_order(order_request(customer, (lamp, 2)))
+    assert (order["version"], rpc.product.get(lamp["id"])["version"]) == (2, 2)  # pending, confirmed; taken
+
+    with pytest.raises(PreconditionFailed) as stale:
+        rpc.orders.cancel_order(order["id"], if_version=1)
+    assert stale.value.details == {"id": order["id"], "version": 2, "expected": [1]}
+    assert rpc.orders.get_order(order["id"]) == order
+    assert stock_of(rpc, lamp) == 3
+
+    cancelled = rpc.orders.cancel_order(order["id"], if_version=[2])
+    assert (cancelled["status"], cancelled["version"]) == ("cancelled", 3)
+    assert rpc.orders.get_order(order["id"]) == cancelled
+    assert rpc.product.get(lamp["id"])["version"] == 3  # given back
+    assert stock_of(rpc, lamp) == 5

@@ -2,12 +2,19 @@
 import subprocess
 from decimal import Decimal
 
+import eventlet
 import pytest
-from bson import Decimal128
+from bson import Decimal128, ObjectId
 from nameko.standalone.rpc import ServiceRpcProxy
 from nameko.testing.services import entrypoint_hook
 
-from common.errors import InsufficientStock, ProductNotFound, ServiceUnavailable, ValidationFailed
+from common.errors import (
+    InsufficientStock,
+    PreconditionFailed,
+    ProductNotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 from support import BIN, mongo_answers, free_port, wait_until
 from product.service import ProductService
 
@@ -42,16 +49,18 @@ def test_errors_arrive_over_rpc_as_the_same_classes(product_rpc):
     assert set(invalid.value.details) == {"name", "price", "stock"}
 
 
-def test_stock_moves_over_rpc_by_adjustments_only(product_rpc):
+def test_stock_moves_over_rpc_by_adjustments_and_is_set_by_updates(product_rpc):
     product = product_rpc.create({"name": "Lamp", "price": "1.00", "stock": 3})
 
     assert product_rpc.adjust_stock(product["id"], {"change": 4})["stock"] == 7
     assert product_rpc.adjust_stock(product["id"], {"change": -2})["stock"] == 5
-    assert product_rpc.update(product["id"], {"name": "Lamp", "price": "1.00", "stock": 0})["stock"] == 5
-    assert product_rpc.update(product["id"], {"name": "Desk", "stock": 50}, partial=True)["stock"] == 5
-    with pytest.raises(ValidationFailed):
-        product_rpc.update(product["id"], {"stock": 50}, partial=True)
-    assert product_rpc.get(product["id"])["stock"] == 5
+    assert product_rpc.update(product["id"], {"name": "Lamp", "price": "1.00"})["stock"] == 5  # omitted: kept
+    assert product_rpc.update(product["id"], {"name": "Lamp", "price": "1.00", "stock": 0})["stock"] == 0
+    assert product_rpc.update(product["id"], {"stock": 50}, partial=True)["stock"] == 50
+    with pytest.raises(ValidationFailed) as refused:
+        product_rpc.update(product["id"], {"stock": 1_000_000_001}, partial=True)
+    assert set(refused.value.details) == {"stock"}
+    assert product_rpc.get(product["id"])["stock"] == 50
 
 
 def test_adjustment_refusals_arrive_over_rpc_with_their_details(product_rpc):
@@ -102,3 +111,73 @@ def test_a_database_outage_is_a_service_unavailable_error(start_services, servic
     finally:
         database.kill()
         database.wait()
+
+
+# versions over RPC
+
+
+def test_a_reservation_and_its_release_each_move_the_version_of_every_product_they_touch(product_rpc):
+    lamp = product_rpc.create({"name": "Lamp", "price": "1.00", "stock": 5})
+    desk = product_rpc.create({"name": "Desk", "price": "9.00", "stock": 5})
+    order_id = str(ObjectId())
+
+    product_rpc.reserve_stock(order_id, [{"product_id": lamp["id"], "quantity": 2},
+                                         {"product_id": desk["id"], "quantity": 1}])
+    reserved = [product_rpc.get(p["id"]) for p in (lamp, desk)]
+    product_rpc.release_stock(order_id)
+    released = [product_rpc.get(p["id"]) for p in (lamp, desk)]
+
+    assert [(p["stock"], p["version"]) for p in reserved] == [(3, 2), (4, 2)]
+    assert [(p["stock"], p["version"]) for p in released] == [(5, 3), (5, 3)]
+    assert all("reservations" not in p for p in reserved + released)
+    product_rpc.release_stock(order_id)  # again: nothing to give back, no new version
+    assert product_rpc.get(lamp["id"])["version"] == 3
+
+
+def test_a_write_guarded_by_a_version_an_order_moved_on_is_refused_and_changes_nothing(product_rpc):
+    lamp = product_rpc.create({"name": "Lamp", "price": "1.00", "stock": 5})
+    read = product_rpc.get(lamp["id"])
+    product_rpc.reserve_stock(str(ObjectId()), [{"product_id": lamp["id"], "quantity": 2}])
+    after_the_order = product_rpc.get(lamp["id"])
+
+    for write in (lambda: product_rpc.update(lamp["id"], {"stock": read["stock"]}, partial=True,
+                                             if_version=read["version"]),
+                  lambda: product_rpc.update(lamp["id"], {"name": "Lamp", "price": "1.00", "stock": 5},
+                                             if_version=[read["version"]]),
+                  lambda: product_rpc.adjust_stock(lamp["id"], {"change": 1}, if_version=read["version"]),
+                  lambda: product_rpc.delete(lamp["id"], if_version=read["version"])):
+        with pytest.raises(PreconditionFailed) as refused:
+            write()
+        assert refused.value.details == {"id": lamp["id"], "version": 2, "expected": [1]}
+
+    assert product_rpc.get(lamp["id"]) == after_the_order
+    assert after_the_order["stock"] == 3  # the order's 2 units were not undone
+    assert product_rpc.update(lamp["id"], {"stock": 10}, partial=True, if_version=2)["version"] == 3
+    with pytest.raises(ProductNotFound):
+        product_rpc.delete("5f0000000000000000000000", if_version=1)
+    with pytest.raises(ValidationFailed) as invalid:
+        product_rpc.delete(lamp["id"], if_version="3")
+    assert set(invalid.value.details) == {"if_version"}
+
+
+def test_of_two_concurrent_read_modify_writes_at_one_version_one_applies_and_the_other_is_refused(
+        product_rpc, service_config):
+    lamp = product_rpc.create({"name": "Lamp", "price": "1.00", "stock": 10})
+    read = product_rpc.get(lamp["id"])
+
+    def write_back(stock):
+        # A proxy each: two writes in flight at once, over real RPC.
+        with ServiceRpcProxy("product", service_config) as proxy:
+            try:
+                return proxy.update(lamp["id"], {"stock": stock}, partial=True, if_version=read["version"])
+            except PreconditionFailed as refused:
+                return refused
+
+    outcomes = list(eventlet.GreenPool(2).imap(write_back, [7, 8]))
+
+    applied = [o for o in outcomes if isinstance(o, dict)]
+    refused = [o for o in outcomes if isinstance(o, PreconditionFailed)]
+    assert (len(applied), len(refused)) == (1, 1), outcomes
+    assert applied[0]["version"] == read["version"] + 1
+    assert refused[0].details["version"] == read["version"] + 1
+    assert product_rpc.get(lamp["id"]) == applied[0]

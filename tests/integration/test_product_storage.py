@@ -5,7 +5,7 @@ import pytest
 from bson import Decimal128, ObjectId
 from pymongo import MongoClient, monitoring
 
-from common.errors import ProductNotFound
+from common.errors import InsufficientStock, PreconditionFailed, ProductNotFound
 from product.storage import ProductStore
 
 MISSING_ID = "5f0000000000000000000000"
@@ -283,3 +283,116 @@ def test_delete_returns_the_canonical_id(store):
     lamp = add(store, "Lamp")
 
     assert store.delete(lamp["id"].upper()) == lamp["id"]
+
+
+# versions: one more with every change of the product, guarded writes
+
+
+def version_of(store, product_id):
+    return store.records.find_one({"_id": ObjectId(product_id)})["version"]
+
+
+def test_every_change_of_the_product_moves_its_version_reservations_included(store):
+    lamp = add(store, "Lamp", stock=5)
+    assert lamp["version"] == 1 == version_of(store, lamp["id"])
+
+    versions = [
+        store.update(lamp["id"], {"description": "bright"})["version"],
+        store.update(lamp["id"], {"stock": 9})["version"],
+        store.adjust_stock(lamp["id"], -1)["version"],
+    ]
+    assert store.take_stock(lamp["id"], "order-1", 2, lamp["name"], lamp["price"])
+    versions.append(store.get(lamp["id"])["version"])
+    store.return_stock(lamp["id"], "order-1", 2)
+    versions.append(store.get(lamp["id"])["version"])
+
+    assert versions == [2, 3, 4, 5, 6]
+    assert store.get(lamp["id"])["stock"] == 8
+
+
+def test_what_changes_nothing_leaves_the_version(store):
+    lamp = add(store, "Lamp", stock=1)
+    assert store.take_stock(lamp["id"], "order-1", 1, lamp["name"], lamp["price"])
+    before = store.records.find_one({"_id": ObjectId(lamp["id"])})
+
+    assert store.take_stock(lamp["id"], "order-1", 1, lamp["name"], lamp["price"])  # held already
+    assert not store.take_stock(lamp["id"], "order-2", 1, lamp["name"], lamp["price"])  # none left
+    store.return_stock(lamp["id"], "order-2", 1)  # holds nothing
+    with pytest.raises(InsufficientStock):
+        store.adjust_stock(lamp["id"], -1)
+
+    assert store.records.find_one({"_id": ObjectId(lamp["id"])}) == before
+
+
+def test_a_write_at_a_version_it_names_applies(store):
+    lamp = add(store, "Lamp", stock=5)
+
+    assert store.update(lamp["id"], {"name": "Desk"}, [1])["version"] == 2
+    assert store.adjust_stock(lamp["id"], 3, [7, 2])["version"] == 3
+    assert store.delete(lamp["id"], [3]) == lamp["id"]
+    assert store.records.count_documents({}) == 0
+
+
+@pytest.mark.parametrize("if_version", [[1], [3], [], [1, 3]])
+def test_a_write_at_another_version_is_precondition_failed_and_changes_nothing(store, if_version):
+    lamp = add(store, "Lamp", stock=5)
+    store.update(lamp["id"], {"description": "moved on"})  # now at version 2
+    before = store.records.find_one({"_id": ObjectId(lamp["id"])})
+
+    for write in (lambda: store.update(lamp["id"], {"stock": 0}, if_version),
+                  lambda: store.adjust_stock(lamp["id"], -5, if_version),
+                  lambda: store.adjust_stock(lamp["id"], 5, if_version),
+                  lambda: store.delete(lamp["id"], if_version),
+                  lambda: store.get(lamp["id"], if_version)):
+        with pytest.raises(PreconditionFailed) as refused:
+            write()
+        assert refused.value.status == 412
+        assert refused.value.details == {"id": lamp["id"], "version": 2, "expected": if_version}
+
+    assert store.records.find_one({"_id": ObjectId(lamp["id"])}) == before
+
+
+def test_a_guarded_write_to_a_missing_product_is_still_not_found(store):
+    for record_id in (MISSING_ID, "abc"):
+        for write in (lambda: store.update(record_id, {"name": "x"}, [1]),
+                      lambda: store.adjust_stock(record_id, 1, [1]),
+                      lambda: store.delete(record_id, [1])):
+            with pytest.raises(ProductNotFound):
+                write()
+
+
+def test_an_adjustment_at_its_version_is_still_refused_for_the_stock(store):
+    lamp = add(store, "Lamp", stock=2)
+
+    with pytest.raises(InsufficientStock):
+        store.adjust_stock(lamp["id"], -3, [1])
+    assert version_of(store, lamp["id"]) == 1
+
+
+def test_a_guarded_write_costs_no_more_commands_than_an_unguarded_one(recorded):
+    store, recorder = recorded
+    lamp = add(store, "Lamp", stock=5)
+
+    def commands_of(write):
+        recorder.commands.clear()
+        write()
+        return [name for name, _ in recorder.commands]
+
+    assert commands_of(lambda: store.update(lamp["id"], {"description": "x"})) == ["update", "find"]
+    assert commands_of(lambda: store.update(lamp["id"], {"description": "y"}, [2])) == ["update", "find"]
+    assert commands_of(lambda: store.adjust_stock(lamp["id"], 1, [3])) == ["update", "find"]
+    update = recorder.named("update")[0]["updates"][0]
+    assert update["q"]["version"] == {"$in": [3]}
+    assert update["u"]["$inc"] == {"stock": 1, "version": 1}
+
+
+def test_prepare_gives_products_stored_before_versions_version_1(store):
+    old = store.records.insert_one({"name": "Old", "price": Decimal128("1.00"), "stock": 1}).inserted_id
+    lamp = add(store, "Lamp")
+    store.update(lamp["id"], {"name": "Lamp 2"})
+
+    store.prepare()
+    store.prepare()
+
+    assert store.get(str(old))["version"] == 1
+    assert store.get(lamp["id"])["version"] == 2

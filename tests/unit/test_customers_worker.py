@@ -20,6 +20,7 @@ def stored(**fields):
         "address": None,
         "created_at": MOMENT,
         "updated_at": MOMENT,
+        "version": 1,
         **fields,
     }
 
@@ -51,11 +52,32 @@ def test_create_with_invalid_data_raises_and_never_stores(service, data):
 def test_create_passes_cleaned_fields_to_store(service):
     service.store.create.return_value = stored()
 
-    service.create({"name": " Ada ", "email": "Ada@Example.com", "created_at": "x"})
+    service.create({"name": " Ada ", "email": "Ada@Example.com"})
 
     service.store.create.assert_called_once_with(
         {"name": "Ada", "email": "Ada@Example.com", "phone": None, "address": None}
     )
+
+
+@pytest.mark.parametrize("field", ["id", "created_at", "updated_at", "version"])
+def test_create_and_update_refuse_a_read_only_field_by_name(service, field):
+    data = {"name": "Ada", "email": "ada@example.com", field: "5f0000000000000000000000"}
+
+    for call in (lambda: service.create(data), lambda: service.update(CUSTOMER_ID, data),
+                 lambda: service.update(CUSTOMER_ID, data, partial=True)):
+        with pytest.raises(ValidationFailed) as caught:
+            call()
+        assert set(caught.value.details) == {field}
+    service.store.create.assert_not_called()
+    service.store.update.assert_not_called()
+
+
+def test_update_accepts_the_customers_own_id_and_passes_the_expected_versions(service):
+    service.store.update.return_value = stored()
+
+    service.update(CUSTOMER_ID, {"id": CUSTOMER_ID, "name": "Ada L."}, partial=True, if_version=2)
+
+    service.store.update.assert_called_once_with(CUSTOMER_ID, {"name": "Ada L."}, [2])
 
 
 def test_create_returns_dumped_document_without_internal_fields(service):
@@ -72,6 +94,7 @@ def test_create_returns_dumped_document_without_internal_fields(service):
         "address": {"city": "London"},
         "created_at": "2024-05-01T12:00:00+00:00",
         "updated_at": "2024-05-01T12:00:00+00:00",
+        "version": 1,
     }
 
 
@@ -86,7 +109,7 @@ def test_update_partial_passes_only_given_fields(service):
 
     result = service.update(CUSTOMER_ID, {"phone": "+44 20 7946 0958"}, partial=True)
 
-    service.store.update.assert_called_once_with(CUSTOMER_ID, {"phone": "+44 20 7946 0958"})
+    service.store.update.assert_called_once_with(CUSTOMER_ID, {"phone": "+44 20 7946 0958"}, None)
     assert result["phone"] == "+44 20 7946 0958"
 
 
@@ -96,7 +119,7 @@ def test_update_full_resets_optional_fields(service):
     service.update(CUSTOMER_ID, {"name": "Ada", "email": "ada@example.com"})
 
     service.store.update.assert_called_once_with(
-        CUSTOMER_ID, {"name": "Ada", "email": "ada@example.com", "phone": None, "address": None}
+        CUSTOMER_ID, {"name": "Ada", "email": "ada@example.com", "phone": None, "address": None}, None
     )
 
 
@@ -142,7 +165,15 @@ def test_get_and_delete_pass_the_id(service):
     service.delete(CUSTOMER_ID)
 
     service.store.get.assert_called_once_with(CUSTOMER_ID)
-    service.store.delete.assert_called_once_with(CUSTOMER_ID)
+    service.store.delete.assert_called_once_with(CUSTOMER_ID, None)
+
+
+def test_delete_passes_the_expected_versions(service):
+    service.store.delete.return_value = CUSTOMER_ID
+
+    service.delete(CUSTOMER_ID, if_version=[3, 4])
+
+    service.store.delete.assert_called_once_with(CUSTOMER_ID, [3, 4])
 
 
 def test_ping_calls_store_ping(service):
@@ -155,7 +186,7 @@ def test_delete_announces_customer_deleted_after_the_reply_with_the_canonical_id
 
     assert service.delete(CUSTOMER_ID.upper()) is None
 
-    service.store.delete.assert_called_once_with(CUSTOMER_ID.upper())
+    service.store.delete.assert_called_once_with(CUSTOMER_ID.upper(), None)
     service.after_reply.assert_called_once_with(service.dispatch, "customer_deleted", {"id": CUSTOMER_ID})
     service.dispatch.assert_not_called()  # deferred: not sent before the reply
 

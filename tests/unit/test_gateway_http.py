@@ -19,11 +19,15 @@ from common.errors import (
 from gateway.http import (
     MAX_BODY_BYTES,
     JsonHttpRequestHandler,
+    check_query,
     created,
+    document_response,
+    if_match,
     json_response,
     no_content,
     query_params,
     read_json,
+    read_response,
 )
 
 
@@ -136,34 +140,141 @@ def test_read_json_deeply_nested_body_is_bad_request():
         read_json(post("[" * 100_000))
 
 
-# query_params
+# query parameters: checked by the route's handler, then read
 
 
-def test_query_params_returns_only_present_names():
-    request = EnvironBuilder(path="/products", query_string="page=2&q=lamp&other=x").get_request()
-    assert query_params(request, "page", "page_size", "q", "sort") == {"page": "2", "q": "lamp"}
+def query(query_string, path="/products"):
+    return EnvironBuilder(path=path, query_string=query_string).get_request()
 
 
-def test_query_params_keeps_empty_values_as_strings():
-    request = EnvironBuilder(path="/products", query_string="q=&page=").get_request()
-    assert query_params(request, "page", "q") == {"page": "", "q": ""}
+def test_query_params_returns_the_present_ones_as_strings():
+    assert query_params(query("page=2&q=lamp")) == {"page": "2", "q": "lamp"}
+    assert query_params(query("q=&page=")) == {"page": "", "q": ""}
+    assert query_params(query("")) == {}
 
 
-def test_query_params_none_present():
-    request = EnvironBuilder(path="/products").get_request()
-    assert query_params(request, "page", "q") == {}
+def test_check_query_lets_the_allowed_ones_through():
+    check_query(query("page=2&q=lamp"), ("page", "page_size", "q", "sort"))
+    check_query(query(""), ())
+
+
+@pytest.mark.parametrize("query_string, allowed, refused", [
+    ("page=2&other=x", ("page",), {"other": ["Unknown query parameter."]}),
+    ("q=lamp", (), {"q": ["Unknown query parameter."]}),
+    ("x=1&y=&page=1", ("page",), {"x": ["Unknown query parameter."], "y": ["Unknown query parameter."]}),
+    ("page=1&page=2", ("page",), {"page": ["Given more than once."]}),
+    ("Page=1", ("page",), {"Page": ["Unknown query parameter."]}),
+])
+def test_check_query_names_each_unknown_or_repeated_parameter(query_string, allowed, refused):
+    with pytest.raises(ValidationFailed) as caught:
+        check_query(query(query_string), allowed)
+    assert caught.value.details == refused
+
+
+def test_the_handler_refuses_a_query_parameter_its_route_does_not_take_before_the_route_runs():
+    listing = JsonHttpRequestHandler("GET", "/products", query=("page", "q"))
+    single = JsonHttpRequestHandler("GET", "/products/<product_id>")
+    request = query("page=2&q=lamp")
+    request.path_values = {}
+
+    assert listing.get_entrypoint_parameters(request) == ((request,), {})
+    with pytest.raises(ValidationFailed) as caught:
+        single.get_entrypoint_parameters(request)
+    assert set(caught.value.details) == {"page", "q"}
+
+
+# ETag, If-Match, If-None-Match
+
+
+def with_header(name, value):
+    return EnvironBuilder(path="/products/x", headers={name: value}).get_request()
+
+
+def test_a_document_response_carries_the_version_as_a_strong_etag():
+    response = document_response({"id": "5f00000000000000000000aa", "version": 12})
+
+    assert response.status_code == 200
+    assert response.headers["ETag"] == '"12"'
+    assert body_of(response) == {"id": "5f00000000000000000000aa", "version": 12}
+
+
+@pytest.mark.parametrize("value, versions", [
+    ('"3"', [3]),
+    ('"3", "5"', [3, 5]),
+    ('  "3" ,"4",, ', [3, 4]),
+    ('W/"3"', []),
+    ('W/"3", "4"', [4]),
+    ('"abc"', []),
+    ('"03"', []),
+    ('"0"', []),
+    ('""', []),
+    ('"1,2"', []),
+    ('"' + "9" * 19 + '"', []),
+    ("", []),
+])
+def test_if_match_gives_the_versions_its_strong_tags_name(value, versions):
+    assert if_match(with_header("If-Match", value)) == versions
+
+
+def test_if_match_absent_or_any_guards_nothing():
+    assert if_match(EnvironBuilder(path="/products/x").get_request()) is None
+    assert if_match(with_header("If-Match", "*")) is None
+    assert if_match(with_header("If-Match", " * ")) is None
+
+
+@pytest.mark.parametrize("value", ['3', '"3', '3"', '"3" "4"', '*, "3"', 'w/"3"', 'W/ "3"', '"a"b"', "'3'",
+                                   '"3";', '"tab\there"'])
+def test_a_malformed_if_match_is_a_bad_request_naming_the_header(value):
+    with pytest.raises(BadRequest) as caught:
+        if_match(with_header("If-Match", value))
+    assert type(caught.value) is BadRequest
+    assert caught.value.details == {"header": "If-Match"}
+
+
+PRODUCT = {"id": "5f00000000000000000000aa", "name": "Lamp", "version": 7}
+
+
+@pytest.mark.parametrize("value", ['"7"', 'W/"7"', '"6", "7"', "*", ' W/"1" , "7"'])
+def test_if_none_match_naming_the_version_is_304_with_the_etag_and_no_body(value):
+    response = read_response(with_header("If-None-Match", value), PRODUCT)
+
+    assert response.status_code == 304
+    assert response.headers["ETag"] == '"7"'
+    assert response.get_data() == b""
+
+
+@pytest.mark.parametrize("value", ['"6"', 'W/"8"', '"07"', '""', ""])
+def test_if_none_match_naming_other_versions_is_the_document(value):
+    response = read_response(with_header("If-None-Match", value), PRODUCT)
+
+    assert response.status_code == 200
+    assert response.headers["ETag"] == '"7"'
+    assert body_of(response) == PRODUCT
+
+
+def test_a_get_without_if_none_match_is_the_document():
+    response = read_response(EnvironBuilder(path="/products/x").get_request(), PRODUCT)
+
+    assert (response.status_code, response.headers["ETag"]) == (200, '"7"')
+
+
+def test_a_malformed_if_none_match_is_a_bad_request():
+    with pytest.raises(BadRequest) as caught:
+        read_response(with_header("If-None-Match", "7"), PRODUCT)
+    assert caught.value.details == {"header": "If-None-Match"}
 
 
 # responses
 
 
-def test_created_is_201_with_json_body_and_location():
-    document = {"id": "5f00000000000000000000aa", "name": "Lamp"}
+def test_created_is_201_with_json_body_location_and_etag():
+    document = {"id": "5f00000000000000000000aa", "name": "Lamp", "version": 1}
 
     response = created(document, "/products")
 
     assert response.status_code == 201
     assert response.headers["Location"] == "/products/5f00000000000000000000aa"
+    assert response.headers["ETag"] == '"1"'
     assert response.mimetype == "application/json"
     assert body_of(response) == document
 

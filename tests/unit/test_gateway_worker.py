@@ -8,15 +8,16 @@ from werkzeug.test import EnvironBuilder
 from common.errors import BadRequest, InsufficientStock, ProductNotFound, ServiceUnavailable
 from gateway.service import HEALTH_TIMEOUT_SECONDS, GatewayService
 
-PRODUCT = {"id": "5f00000000000000000000aa", "name": "Lamp", "price": "19.99"}
-CUSTOMER = {"id": "5f00000000000000000000bb", "name": "Ada", "email": "ada@example.com"}
+PRODUCT = {"id": "5f00000000000000000000aa", "name": "Lamp", "price": "19.99", "version": 3}
+CUSTOMER = {"id": "5f00000000000000000000bb", "name": "Ada", "email": "ada@example.com", "version": 2}
+ORDER = {"id": "5f00000000000000000000cc", "status": "cancelled", "version": 4}
 
 
-def request(method, path, body=None, query_string=None):
+def request(method, path, body=None, query_string=None, headers=None):
     data = None if body is None else (body if isinstance(body, str) else json.dumps(body))
     return EnvironBuilder(
         method=method, path=path, data=data, query_string=query_string,
-        content_type="application/json",
+        content_type="application/json", headers=headers,
     ).get_request()
 
 
@@ -117,6 +118,7 @@ def test_create_product_returns_201_with_location(gateway):
     gateway.product.create.assert_called_once_with({"name": "Lamp", "price": 19.99})
     assert response.status_code == 201
     assert response.headers["Location"] == "/products/5f00000000000000000000aa"
+    assert response.headers["ETag"] == '"3"'
     assert body_of(response) == PRODUCT
 
 
@@ -127,14 +129,15 @@ def test_create_product_bad_body_raises_before_rpc(gateway, body):
     gateway.product.create.assert_not_called()
 
 
-def test_list_products_passes_only_present_query_params(gateway):
+def test_list_products_passes_the_present_query_params(gateway):
     page = {"items": [PRODUCT], "total": 1, "page": 2, "page_size": 20}
     gateway.product.list.return_value = page
 
-    response = gateway.list_products(request("GET", "/products", query_string="page=2&sort=-price&junk=1"))
+    response = gateway.list_products(request("GET", "/products", query_string="page=2&sort=-price"))
 
     gateway.product.list.assert_called_once_with(page="2", sort="-price")
     assert response.status_code == 200
+    assert "ETag" not in response.headers
     assert body_of(response) == page
 
 
@@ -144,7 +147,24 @@ def test_get_product_passes_id(gateway):
     response = gateway.get_product(request("GET", "/products/abc"), "abc")
 
     gateway.product.get.assert_called_once_with("abc")
+    assert response.headers["ETag"] == '"3"'
     assert body_of(response) == PRODUCT
+
+
+@pytest.mark.parametrize("route, client, method, document", [
+    ("get_product", "product", "get", PRODUCT),
+    ("get_customer", "customers", "get", CUSTOMER),
+    ("get_order", "orders", "get_order", ORDER),
+])
+def test_a_get_naming_the_current_version_in_if_none_match_is_304(gateway, route, client, method, document):
+    getattr(getattr(gateway, client), method).return_value = document
+    etag = f'"{document["version"]}"'
+
+    fresh = getattr(gateway, route)(request("GET", "/x", headers={"If-None-Match": etag}), "abc")
+    stale = getattr(gateway, route)(request("GET", "/x", headers={"If-None-Match": '"1"'}), "abc")
+
+    assert (fresh.status_code, fresh.headers["ETag"], fresh.get_data()) == (304, etag, b"")
+    assert (stale.status_code, stale.headers["ETag"], body_of(stale)) == (200, etag, document)
 
 
 def test_get_product_lets_service_error_through(gateway):
@@ -158,8 +178,9 @@ def test_replace_product_is_a_full_update(gateway):
 
     response = gateway.replace_product(request("PUT", "/products/abc", {"name": "Lamp"}), "abc")
 
-    gateway.product.update.assert_called_once_with("abc", {"name": "Lamp"})
+    gateway.product.update.assert_called_once_with("abc", {"name": "Lamp"}, if_version=None)
     assert response.status_code == 200
+    assert response.headers["ETag"] == '"3"'
 
 
 def test_update_product_is_a_partial_update(gateway):
@@ -167,8 +188,56 @@ def test_update_product_is_a_partial_update(gateway):
 
     response = gateway.update_product(request("PATCH", "/products/abc", {"name": "Desk"}), "abc")
 
-    gateway.product.update.assert_called_once_with("abc", {"name": "Desk"}, partial=True)
+    gateway.product.update.assert_called_once_with("abc", {"name": "Desk"}, partial=True, if_version=None)
+    assert response.headers["ETag"] == '"3"'
     assert body_of(response) == PRODUCT
+
+
+IF_MATCH = {"If-Match": '"3", W/"4", "5"'}
+
+
+def test_every_conditional_write_passes_the_strong_versions_of_if_match(gateway):
+    for client in (gateway.product, gateway.customers):
+        client.update.return_value = client.adjust_stock.return_value = PRODUCT
+    gateway.orders.cancel_order.return_value = ORDER
+
+    gateway.replace_product(request("PUT", "/products/abc", {"name": "Lamp"}, headers=IF_MATCH), "abc")
+    gateway.update_product(request("PATCH", "/products/abc", {"stock": 4}, headers=IF_MATCH), "abc")
+    gateway.adjust_product_stock(request("POST", "/x", {"change": 1}, headers=IF_MATCH), "abc")
+    gateway.delete_product(request("DELETE", "/products/abc", headers=IF_MATCH), "abc")
+    gateway.replace_customer(request("PUT", "/customers/abc", {"name": "Ada"}, headers=IF_MATCH), "abc")
+    gateway.update_customer(request("PATCH", "/customers/abc", {"name": "Ada"}, headers=IF_MATCH), "abc")
+    gateway.delete_customer(request("DELETE", "/customers/abc", headers=IF_MATCH), "abc")
+    cancelled = gateway.cancel_order(request("DELETE", "/orders/abc", headers=IF_MATCH), "abc")
+
+    assert gateway.product.update.call_args_list == [
+        (("abc", {"name": "Lamp"}), {"if_version": [3, 5]}),
+        (("abc", {"stock": 4}), {"partial": True, "if_version": [3, 5]}),
+    ]
+    gateway.product.adjust_stock.assert_called_once_with("abc", {"change": 1}, if_version=[3, 5])
+    gateway.product.delete.assert_called_once_with("abc", if_version=[3, 5])
+    assert gateway.customers.update.call_args_list == [
+        (("abc", {"name": "Ada"}), {"if_version": [3, 5]}),
+        (("abc", {"name": "Ada"}), {"partial": True, "if_version": [3, 5]}),
+    ]
+    gateway.customers.delete.assert_called_once_with("abc", if_version=[3, 5])
+    gateway.orders.cancel_order.assert_called_once_with("abc", if_version=[3, 5])
+    assert (cancelled.headers["ETag"], body_of(cancelled)) == ('"4"', ORDER)
+
+
+def test_a_malformed_if_match_is_refused_before_any_call(gateway):
+    malformed = {"If-Match": "3"}
+
+    for call in (
+        lambda: gateway.replace_product(request("PUT", "/products/abc", {"name": "Lamp"}, headers=malformed), "abc"),
+        lambda: gateway.delete_customer(request("DELETE", "/customers/abc", headers=malformed), "abc"),
+        lambda: gateway.cancel_order(request("DELETE", "/orders/abc", headers=malformed), "abc"),
+    ):
+        with pytest.raises(BadRequest):
+            call()
+    gateway.product.update.assert_not_called()
+    gateway.customers.delete.assert_not_called()
+    gateway.orders.cancel_order.assert_not_called()
 
 
 def test_adjust_product_stock_passes_the_body_and_answers_the_product(gateway):
@@ -178,8 +247,9 @@ def test_adjust_product_stock_passes_the_body_and_answers_the_product(gateway):
         request("POST", "/products/abc/stock-adjustments", {"change": -3}), "abc"
     )
 
-    gateway.product.adjust_stock.assert_called_once_with("abc", {"change": -3})
+    gateway.product.adjust_stock.assert_called_once_with("abc", {"change": -3}, if_version=None)
     assert response.status_code == 200
+    assert response.headers["ETag"] == '"3"'
     assert body_of(response) == {**PRODUCT, "stock": 7}
 
 
@@ -201,7 +271,7 @@ def test_adjust_product_stock_lets_service_errors_through(gateway):
 def test_delete_product_returns_204_empty(gateway):
     response = gateway.delete_product(request("DELETE", "/products/abc"), "abc")
 
-    gateway.product.delete.assert_called_once_with("abc")
+    gateway.product.delete.assert_called_once_with("abc", if_version=None)
     assert response.status_code == 204
     assert response.get_data() == b""
 
@@ -217,12 +287,13 @@ def test_create_customer_returns_201_with_location(gateway):
     gateway.customers.create.assert_called_once_with({"name": "Ada"})
     assert response.status_code == 201
     assert response.headers["Location"] == "/customers/5f00000000000000000000bb"
+    assert response.headers["ETag"] == '"2"'
 
 
-def test_list_customers_ignores_sort_param(gateway):
+def test_list_customers_passes_the_present_query_params(gateway):
     gateway.customers.list.return_value = {"items": [], "total": 0, "page": 1, "page_size": 20}
 
-    gateway.list_customers(request("GET", "/customers", query_string="q=ada&sort=name&page_size=5"))
+    gateway.list_customers(request("GET", "/customers", query_string="q=ada&page_size=5"))
 
     gateway.customers.list.assert_called_once_with(q="ada", page_size="5")
 
@@ -232,7 +303,7 @@ def test_update_customer_is_a_partial_update(gateway):
 
     gateway.update_customer(request("PATCH", "/customers/abc", {"phone": None}), "abc")
 
-    gateway.customers.update.assert_called_once_with("abc", {"phone": None}, partial=True)
+    gateway.customers.update.assert_called_once_with("abc", {"phone": None}, partial=True, if_version=None)
 
 
 def test_replace_customer_is_a_full_update(gateway):
@@ -240,12 +311,33 @@ def test_replace_customer_is_a_full_update(gateway):
 
     gateway.replace_customer(request("PUT", "/customers/abc", {"name": "Ada"}), "abc")
 
-    gateway.customers.update.assert_called_once_with("abc", {"name": "Ada"})
+    gateway.customers.update.assert_called_once_with("abc", {"name": "Ada"}, if_version=None)
 
 
 def test_delete_customer_returns_204_empty(gateway):
     response = gateway.delete_customer(request("DELETE", "/customers/abc"), "abc")
 
-    gateway.customers.delete.assert_called_once_with("abc")
+    gateway.customers.delete.assert_called_once_with("abc", if_version=None)
     assert response.status_code == 204
     assert response.get_data() == b""
+
+
+# orders
+
+
+def test_cancel_order_without_if_match_passes_no_versions_and_answers_the_order_with_its_etag(gateway):
+    gateway.orders.cancel_order.return_value = ORDER
+
+    response = gateway.cancel_order(request("DELETE", "/orders/abc"), "abc")
+
+    gateway.orders.cancel_order.assert_called_once_with("abc", if_version=None)
+    assert (response.status_code, response.headers["ETag"], body_of(response)) == (200, '"4"', ORDER)
+
+
+def test_create_order_answers_201_with_location_and_etag(gateway):
+    gateway.orders.create_order.return_value = {**ORDER, "version": 2}
+
+    response = gateway.create_order(request("POST", "/orders", {"customer_id": "x", "items": []}))
+
+    assert response.status_code == 201
+    assert (response.headers["Location"], response.headers["ETag"]) == ("/orders/5f00000000000000000000cc", '"2"')

@@ -34,8 +34,8 @@ ID = "65f1c0ffee0000000000c0de"
 NOW = "2026-01-02T03:04:05.678000+00:00"
 
 
-def gateway_routes():
-    """{(method, OpenAPI path): GatewayService method name} of every @http entrypoint."""
+def gateway_handlers():
+    """{(method, OpenAPI path): (GatewayService method name, its handler)} of every @http entrypoint."""
     routes = {}
     for name in dir(GatewayService):
         for entrypoint in getattr(getattr(GatewayService, name), ENTRYPOINT_EXTENSIONS_ATTR, ()):
@@ -45,8 +45,13 @@ def gateway_routes():
             for method in entrypoint.method.split(","):
                 key = (method.strip().lower(), path)
                 assert key not in routes, f"two entrypoints for {key}"
-                routes[key] = name
+                routes[key] = (name, entrypoint)
     return routes
+
+
+def gateway_routes():
+    """{(method, OpenAPI path): GatewayService method name} of every @http entrypoint."""
+    return {key: name for key, (name, _) in gateway_handlers().items()}
 
 
 def documented_operations(spec):
@@ -133,8 +138,8 @@ def test_every_operation_documents_its_errors(spec):
             assert "404" in responses, where
         if "requestBody" in operation:
             assert {"400", "413"} <= set(responses), where
-        if any(p["in"] == "query" for p in operation.get("parameters", [])):
-            assert "400" in responses, where
+        # every route refuses query parameters it does not take
+        assert "VALIDATION_FAILED" in _codes(responses["400"]), where
         for status, response in responses.items():
             assert "X-Request-Id" in response["headers"], (where, status)
             if status[0] in "45" and path != "/health":
@@ -143,6 +148,10 @@ def test_every_operation_documents_its_errors(spec):
                 for code in schema["allOf"][1]["properties"]["error"]["enum"]:
                     error = next(cls for cls in _error_classes() if cls.code == code)
                     assert str(error.status) == status, (where, code)
+
+
+def _codes(response):
+    return response["content"]["application/json"]["schema"]["allOf"][1]["properties"]["error"]["enum"]
 
 
 def _error_classes(cls=ServiceError):
@@ -192,21 +201,21 @@ def test_money_is_a_decimal_string_out_and_a_string_or_number_in(spec):
 def test_documents_the_services_dump_fit_the_response_schemas(spec):
     product = ProductSchema().dump({
         "id": ID, "name": "Lamp", "price": "19.9", "description": "", "stock": 3,
-        "created_at": _time(), "updated_at": _time(),
+        "created_at": _time(), "updated_at": _time(), "version": 1,
     })
     customer = CustomerSchema().dump({
         "id": ID, "name": "Ada", "email": "ada@example.com", "phone": None, "address": {"city": "London"},
-        "created_at": _time(), "updated_at": _time(),
+        "created_at": _time(), "updated_at": _time(), "version": 2,
     })
     order = OrderSchema().dump({
         "id": ID, "customer_id": ID, "status": "confirmed", "total": "39.80",
         "items": [{"product_id": ID, "name": "Lamp", "unit_price": "19.90", "quantity": 2, "line_total": "39.80"}],
-        "created_at": _time(), "updated_at": _time(),
+        "created_at": _time(), "updated_at": _time(), "version": 2,
     })
 
     rejected = OrderSchema().dump({
         "id": ID, "customer_id": ID, "status": "rejected", "items": [{"product_id": ID, "quantity": 2}],
-        "created_at": _time(), "updated_at": _time(),
+        "created_at": _time(), "updated_at": _time(), "version": 2,
     })
 
     component_validator(spec, "Order").validate(rejected)  # never priced: no total, no line prices
@@ -234,34 +243,115 @@ def test_patch_bodies_need_a_field_and_keep_omitted_ones(spec):
     assert spec["components"]["schemas"]["ProductInput"]["required"] == ["name", "price"]
 
 
-def test_stock_is_set_at_creation_only_and_read_only_in_put_and_patch_bodies(spec):
+def test_stock_may_be_set_by_post_put_and_patch_and_an_omitted_one_is_kept(spec):
     schemas = spec["components"]["schemas"]
     assert spec["paths"]["/products"]["post"]["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ProductInput"
     }
-    assert "readOnly" not in schemas["ProductInput"]["properties"]["stock"]
     for method, name in (("put", "ProductReplace"), ("patch", "ProductPatch")):
         operation = spec["paths"]["/products/{product_id}"][method]
         assert operation["requestBody"]["content"]["application/json"]["schema"] == {
             "$ref": f"#/components/schemas/{name}"
         }
-        assert schemas[name]["properties"]["stock"]["readOnly"] is True, name
-        assert "stock-adjustment" in operation["description"].replace(" ", "-"), name
+        stock = schemas[name]["properties"]["stock"]
+        assert (stock["minimum"], stock["maximum"]) == (0, MAX_STOCK), name
+        assert "readOnly" not in stock and "default" not in stock, name
+        assert "stock" not in schemas[name].get("required", []), name
+        assert "stays" in stock["description"] and "If-Match" in operation["description"], name
         body = component_validator(spec, name, OAS30WriteValidator)
-        assert body.is_valid({"name": "Lamp", "price": "1.00"}), name
-        assert not body.is_valid({"name": "Lamp", "price": "1.00", "stock": 3}), name
-    assert component_validator(spec, "ProductInput", OAS30WriteValidator).is_valid(
-        {"name": "Lamp", "price": "1.00", "stock": 3}
-    )
+        assert body.is_valid({"name": "Lamp", "price": "1.00", "stock": 3}), name
+        assert not body.is_valid({"name": "Lamp", "price": "1.00", "stock": -1}), name
+    assert "stays as it is" in spec["paths"]["/products/{product_id}"]["put"]["description"]
+    assert "readOnly" not in schemas["ProductInput"]["properties"]["stock"]
 
 
 def test_what_put_and_patch_accept_fits_their_documented_bodies(spec):
     for name, partial, body in (
         ("ProductReplace", False, {"name": "Lamp", "price": "1.00", "description": "Warm"}),
+        ("ProductReplace", False, {"name": "Lamp", "price": "1.00", "stock": 0}),
         ("ProductPatch", True, {"description": "Warm"}),
+        ("ProductPatch", True, {"stock": 9}),
     ):
         assert ProductChangesSchema().load(body, partial=partial)
         component_validator(spec, name, OAS30WriteValidator).validate(body)
+
+
+@pytest.mark.parametrize("name", ["ProductInput", "ProductReplace", "ProductPatch", "CustomerInput", "CustomerPatch"])
+def test_read_only_fields_are_read_only_in_every_body_as_the_services_refuse_them(spec, name):
+    body = component_validator(spec, name, OAS30WriteValidator)
+    fields = {"name": "N", "price": "1.00"} if name.startswith("Product") else {"name": "N", "email": "n@example.com"}
+    for field in ("id", "created_at", "updated_at", "version"):
+        assert spec["components"]["schemas"][name]["properties"][field]["readOnly"] is True, (name, field)
+        assert not body.is_valid({**fields, field: ID if field == "id" else NOW}), (name, field)
+
+
+@pytest.mark.parametrize("name", ["Product", "Customer", "Order"])
+def test_every_record_answers_its_version(spec, name):
+    version = spec["components"]["schemas"][name]["properties"]["version"]
+
+    assert (version["type"], version["minimum"], version["readOnly"]) == ("integer", 1, True)
+    assert "ETag" in version["description"]
+    assert "version" in spec["components"]["schemas"][name]["required"]
+
+
+SINGLE_RECORD_ANSWERS = {
+    ("get", "/products/{product_id}"), ("put", "/products/{product_id}"), ("patch", "/products/{product_id}"),
+    ("post", "/products"), ("post", "/products/{product_id}/stock-adjustments"),
+    ("get", "/customers/{customer_id}"), ("put", "/customers/{customer_id}"),
+    ("patch", "/customers/{customer_id}"), ("post", "/customers"),
+    ("get", "/orders/{order_id}"), ("post", "/orders"), ("delete", "/orders/{order_id}"),
+}
+IF_MATCH_OPERATIONS = {
+    ("put", "/products/{product_id}"), ("patch", "/products/{product_id}"), ("delete", "/products/{product_id}"),
+    ("post", "/products/{product_id}/stock-adjustments"),
+    ("put", "/customers/{customer_id}"), ("patch", "/customers/{customer_id}"),
+    ("delete", "/customers/{customer_id}"), ("delete", "/orders/{order_id}"),
+}
+IF_NONE_MATCH_OPERATIONS = {
+    ("get", "/products/{product_id}"), ("get", "/customers/{customer_id}"), ("get", "/orders/{order_id}"),
+}
+
+
+def test_exactly_the_single_record_answers_carry_an_etag(spec):
+    with_etag = {
+        key for key, operation in documented_operations(spec).items()
+        if "ETag" in next(r for s, r in operation["responses"].items() if s.startswith("2"))["headers"]
+    }
+
+    assert with_etag == SINGLE_RECORD_ANSWERS
+    header = spec["components"]["headers"]["ETag"]
+    assert header["required"] is True
+    assert re.match(header["schema"]["pattern"], '"12"') and not re.match(header["schema"]["pattern"], 'W/"12"')
+
+
+def test_conditional_requests_are_documented_where_they_are_taken(spec):
+    def takes(operation, name):
+        return {"$ref": f"#/components/parameters/{name}"} in operation.get("parameters", [])
+
+    operations = documented_operations(spec)
+    assert {key for key, operation in operations.items() if takes(operation, "IfMatch")} == IF_MATCH_OPERATIONS
+    assert {key for key, operation in operations.items() if takes(operation, "IfNoneMatch")} == IF_NONE_MATCH_OPERATIONS
+    for key in IF_MATCH_OPERATIONS:
+        assert _codes(operations[key]["responses"]["412"]) == ["PRECONDITION_FAILED"], key
+        assert "BAD_REQUEST" in _codes(operations[key]["responses"]["400"]), key
+    for key in IF_NONE_MATCH_OPERATIONS:
+        not_modified = operations[key]["responses"]["304"]
+        assert "content" not in not_modified, key
+        assert set(not_modified["headers"]) == {"ETag", "X-Request-Id"}, key
+        assert "BAD_REQUEST" in _codes(operations[key]["responses"]["400"]), key
+    assert not [key for key, operation in operations.items()
+                if ("412" in operation["responses"]) != (key in IF_MATCH_OPERATIONS)]
+    parameters = spec["components"]["parameters"]
+    assert (parameters["IfMatch"]["name"], parameters["IfMatch"]["in"]) == ("If-Match", "header")
+    assert (parameters["IfNoneMatch"]["name"], parameters["IfNoneMatch"]["in"]) == ("If-None-Match", "header")
+
+
+def test_each_route_takes_exactly_the_query_parameters_documented_for_it(spec):
+    operations = documented_operations(spec)
+    for key, (_, handler) in gateway_handlers().items():
+        documented = {p["name"] for p in operations[key].get("parameters", []) if p.get("in") == "query"}
+        assert set(handler.query) == documented, key
+    assert set(gateway_handlers()[("get", "/orders")][1].query) == {"customer_id", "status", "page", "page_size"}
 
 
 def test_the_stock_adjustment_operation_is_documented(spec):

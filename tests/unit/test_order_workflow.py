@@ -16,6 +16,7 @@ from common.errors import (
     OrderAlreadyShipped,
     OrderCancelled,
     OrderNotFound,
+    PreconditionFailed,
     ReservationClosed,
     ServiceUnavailable,
     UnknownCustomer,
@@ -342,6 +343,77 @@ def test_cancel_rejected_order_is_an_invalid_transition(workflow, product, store
 def test_cancel_unknown_order_raises_not_found(workflow):
     with pytest.raises(OrderNotFound):
         workflow.cancel("5f00000000000000000000ee")
+    with pytest.raises(OrderNotFound):
+        workflow.cancel("5f00000000000000000000ee", [1])
+
+
+# versions: one more with every status change, none for the bookkeeping
+
+
+def test_every_status_change_moves_the_version_and_its_event_carries_the_new_one(
+        workflow, dispatch, store, orders_db):
+    order = workflow.place(request((LAMP, 1)))  # saved pending (1), then confirmed (2)
+    assert (order["version"], store.get(order["id"])["version"]) == (2, 2)
+    # dispatching the event (its outbox entry removed) is bookkeeping: no new version
+    assert stored(orders_db, order["id"])["outbox"] == []
+
+    cancelled = workflow.cancel(order["id"])  # releasing (release_due cleared) is bookkeeping too
+
+    assert (cancelled["version"], store.get(order["id"])["version"]) == (3, 3)
+    assert [payload["version"] for _, payload in dispatch.sent] == [2, 3]
+    assert workflow.cancel(order["id"])["version"] == 3  # cancelling again changes nothing
+
+
+def test_cancel_at_a_version_it_names_cancels(workflow, product, store, confirmed):
+    cancelled = workflow.cancel(confirmed["id"], [1, confirmed["version"]])
+
+    assert (cancelled["status"], cancelled["version"]) == ("cancelled", confirmed["version"] + 1)
+    product.release_stock.assert_called_once_with(confirmed["id"])
+
+
+@pytest.mark.parametrize("if_version", [[1], [], [99]])
+def test_cancel_at_another_version_is_a_precondition_failure_that_changes_nothing(
+        workflow, product, dispatch, store, orders_db, confirmed, if_version):
+    before = stored(orders_db, confirmed["id"])
+
+    with pytest.raises(PreconditionFailed) as caught:
+        workflow.cancel(confirmed["id"], if_version)
+
+    assert caught.value.status == 412
+    assert caught.value.details == {"id": confirmed["id"], "version": confirmed["version"], "expected": if_version}
+    assert stored(orders_db, confirmed["id"]) == before
+    product.release_stock.assert_not_called()
+    assert dispatch.sent == []
+
+
+def test_a_cancelled_order_cancelled_again_at_its_old_version_is_a_precondition_failure(workflow, confirmed):
+    workflow.cancel(confirmed["id"])
+
+    with pytest.raises(PreconditionFailed) as caught:
+        workflow.cancel(confirmed["id"], [confirmed["version"]])
+    assert caught.value.details["version"] == confirmed["version"] + 1
+
+
+def test_a_status_change_between_the_read_and_the_write_fails_a_guarded_cancel(
+        workflow, product, store, monkeypatch):
+    """The order is read at version 1 (pending); its confirmation lands before the cancel's write."""
+    pending = store.create_pending(CUSTOMER, [{"product_id": LAMP, "quantity": 1}])
+    read = store.get
+
+    def read_then_confirm(order_id, if_version=None):
+        order = read(order_id, if_version)
+        if order["status"] == "pending":
+            store.change_status(order, "confirmed", now())
+        return order
+
+    monkeypatch.setattr(store, "get", read_then_confirm)
+
+    with pytest.raises(PreconditionFailed) as caught:
+        workflow.cancel(pending["id"], [1])
+
+    assert caught.value.details["version"] == 2
+    assert read(pending["id"])["status"] == "confirmed"
+    product.release_stock.assert_not_called()
 
 
 # shipping and delivery
@@ -424,8 +496,8 @@ def test_a_move_that_loses_the_race_is_judged_against_the_winner(
     read = store.get
     raced = []
 
-    def read_then_lose_the_race(order_id):
-        order = read(order_id)
+    def read_then_lose_the_race(order_id, if_version=None):
+        order = read(order_id, if_version)
         if not raced:
             raced.append(True)
             getattr(workflow, winner)(order_id)

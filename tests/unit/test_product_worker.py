@@ -21,8 +21,12 @@ def stored(**fields):
         "stock": 0,
         "created_at": MOMENT,
         "updated_at": MOMENT,
+        "version": 1,
         **fields,
     }
+
+
+ID = "5f00000000000000000000aa"
 
 
 @pytest.fixture
@@ -53,7 +57,7 @@ def test_create_with_invalid_data_raises_and_never_stores(service, data):
 def test_create_passes_cleaned_fields_to_store(service):
     service.store.create.return_value = stored()
 
-    service.create({"name": "  Lamp ", "price": 19.99, "id": "ignored"})
+    service.create({"name": "  Lamp ", "price": 19.99})
 
     service.store.create.assert_called_once_with(
         {"name": "Lamp", "price": Decimal("19.99"), "description": "", "stock": 0}
@@ -74,7 +78,19 @@ def test_create_returns_dumped_document(service):
         "stock": 3,
         "created_at": "2024-05-01T12:00:00+00:00",
         "updated_at": "2024-05-01T12:00:00+00:00",
+        "version": 1,
     }
+
+
+@pytest.mark.parametrize("field, value", [
+    ("id", ID), ("id", "5f0000000000000000000000"), ("created_at", "2020-01-01T00:00:00+00:00"),
+    ("updated_at", "x"), ("version", 1),
+])
+def test_create_refuses_a_read_only_field_by_name_and_never_stores(service, field, value):
+    with pytest.raises(ValidationFailed) as caught:
+        service.create({"name": "Lamp", "price": 1, field: value})
+    assert set(caught.value.details) == {field}
+    service.store.create.assert_not_called()
 
 
 def test_get_returns_dumped_document(service):
@@ -97,39 +113,95 @@ def test_update_partial_passes_only_given_fields(service):
 
     result = service.update("5f00000000000000000000aa", {"description": "Warm"}, partial=True)
 
-    service.store.update.assert_called_once_with("5f00000000000000000000aa", {"description": "Warm"})
+    service.store.update.assert_called_once_with("5f00000000000000000000aa", {"description": "Warm"}, None)
     assert (result["description"], result["stock"]) == ("Warm", 4)
 
 
-def test_update_partial_ignores_stock(service):
-    """Stock moves only by deltas: a stock in a PATCH body is dropped like the read-only fields."""
-    service.store.update.return_value = stored(name="Desk")
+@pytest.mark.parametrize("stock", [9, 0, 1_000_000_000])
+def test_update_partial_sets_a_stock_sent_even_alone(service, stock):
+    service.store.update.return_value = stored(stock=stock)
 
-    service.update("5f00000000000000000000aa", {"name": "Desk", "stock": 9}, partial=True)
+    result = service.update(ID, {"stock": stock}, partial=True)
 
-    service.store.update.assert_called_once_with("5f00000000000000000000aa", {"name": "Desk"})
+    service.store.update.assert_called_once_with(ID, {"stock": stock}, None)
+    assert result["stock"] == stock
 
 
-@pytest.mark.parametrize("stock", [9, 0, -1, "abc", None])
-def test_update_partial_with_only_stock_is_nothing_to_update(service, stock):
-    with pytest.raises(ValidationFailed) as caught:
-        service.update("5f00000000000000000000aa", {"stock": stock}, partial=True)
-    assert "Nothing to update" in caught.value.message
+@pytest.mark.parametrize("stock", [-1, 1_000_000_001, "abc", None, 1.5])
+def test_update_with_a_bad_stock_names_it_and_never_stores(service, stock):
+    for data, partial in (({"stock": stock}, True), ({"name": "Lamp", "price": 1, "stock": stock}, False)):
+        with pytest.raises(ValidationFailed) as caught:
+            service.update(ID, data, partial=partial)
+        assert set(caught.value.details) == {"stock"}
     service.store.update.assert_not_called()
 
 
-def test_update_full_replaces_with_defaults_but_never_stock(service):
+def test_update_full_replaces_with_defaults_and_sets_a_stock_sent(service):
     service.store.update.return_value = stored()
 
-    service.update("5f00000000000000000000aa", {"name": "Lamp", "price": "2", "stock": 0})
+    service.update(ID, {"name": "Lamp", "price": "2", "stock": 0})
 
     service.store.update.assert_called_once_with(
-        "5f00000000000000000000aa",
-        {"name": "Lamp", "price": Decimal("2.00"), "description": ""},
+        ID, {"name": "Lamp", "price": Decimal("2.00"), "description": "", "stock": 0}, None,
     )
 
 
-@pytest.mark.parametrize("data", [{}, {"id": "x", "updated_at": "y"}, {"stock": 3, "created_at": "y"}])
+def test_update_full_without_a_stock_leaves_it_out(service):
+    service.store.update.return_value = stored()
+
+    service.update(ID, {"name": "Lamp", "price": "2"})
+
+    service.store.update.assert_called_once_with(
+        ID, {"name": "Lamp", "price": Decimal("2.00"), "description": ""}, None,
+    )
+
+
+@pytest.mark.parametrize("if_version, expected", [(3, [3]), ([3, 5], [3, 5]), ([], [])])
+def test_update_passes_the_expected_versions_to_the_store(service, if_version, expected):
+    service.store.update.return_value = stored()
+
+    service.update(ID, {"name": "Desk"}, partial=True, if_version=if_version)
+
+    service.store.update.assert_called_once_with(ID, {"name": "Desk"}, expected)
+
+
+@pytest.mark.parametrize("if_version", [0, "3", [1.5], True])
+def test_a_bad_if_version_is_refused_before_the_store(service, if_version):
+    for call in (lambda: service.update(ID, {"name": "Desk"}, partial=True, if_version=if_version),
+                 lambda: service.adjust_stock(ID, {"change": 1}, if_version=if_version),
+                 lambda: service.delete(ID, if_version=if_version)):
+        with pytest.raises(ValidationFailed) as caught:
+            call()
+        assert set(caught.value.details) == {"if_version"}
+    service.store.update.assert_not_called()
+    service.store.adjust_stock.assert_not_called()
+    service.store.delete.assert_not_called()
+
+
+@pytest.mark.parametrize("sent", [ID, ID.upper()])
+def test_update_accepts_the_products_own_id_in_the_body(service, sent):
+    service.store.update.return_value = stored()
+
+    service.update(ID, {"id": sent, "name": "Desk"}, partial=True)
+
+    service.store.update.assert_called_once_with(ID, {"name": "Desk"}, None)
+
+
+@pytest.mark.parametrize("data, refused", [
+    ({"id": "5f0000000000000000000000", "name": "Desk"}, {"id"}),
+    ({"name": "Desk", "created_at": "2020-01-01T00:00:00+00:00"}, {"created_at"}),
+    ({"name": "Desk", "updated_at": "x"}, {"updated_at"}),
+    ({"name": "Desk", "version": 1}, {"version"}),
+])
+def test_update_refuses_read_only_fields_by_name_and_never_stores(service, data, refused):
+    for partial in (True, False):
+        with pytest.raises(ValidationFailed) as caught:
+            service.update(ID, {"price": 1, **data}, partial=partial)
+        assert set(caught.value.details) == refused
+    service.store.update.assert_not_called()
+
+
+@pytest.mark.parametrize("data", [{}, {"id": ID}])
 def test_update_partial_with_nothing_raises_without_touching_store(service, data):
     with pytest.raises(ValidationFailed):
         service.update("5f00000000000000000000aa", data, partial=True)
@@ -152,7 +224,7 @@ def test_adjust_stock_passes_the_change_to_the_store(service, change):
 
     result = service.adjust_stock("5f00000000000000000000aa", {"change": change})
 
-    service.store.adjust_stock.assert_called_once_with("5f00000000000000000000aa", change)
+    service.store.adjust_stock.assert_called_once_with("5f00000000000000000000aa", change, None)
     assert result["stock"] == 12
     assert result["price"] == "19.99"  # the product, dumped
     assert result["updated_at"] == "2024-05-01T12:00:00+00:00"
@@ -259,7 +331,17 @@ def test_get_many_rejects_non_list_of_strings(service, ids):
 
 def test_delete_calls_store(service):
     assert service.delete("5f00000000000000000000aa") is None
-    service.store.delete.assert_called_once_with("5f00000000000000000000aa")
+    service.store.delete.assert_called_once_with("5f00000000000000000000aa", None)
+
+
+def test_adjust_stock_and_delete_pass_the_expected_versions_to_the_store(service):
+    service.store.adjust_stock.return_value = stored()
+
+    service.adjust_stock(ID, {"change": 2}, if_version=4)
+    service.delete(ID, if_version=[4, 5])
+
+    service.store.adjust_stock.assert_called_once_with(ID, 2, [4])
+    service.store.delete.assert_called_once_with(ID, [4, 5])
 
 
 def test_ping_calls_store_ping(service):

@@ -6,7 +6,7 @@ import pytest
 from marshmallow import ValidationError
 
 from common.errors import ValidationFailed
-from common.schemas import PageSchema, given, load, load_changes, page_of
+from common.schemas import PageSchema, expected_versions, given, load, load_changes, page_of
 from customers.schemas import CustomerQuerySchema, CustomerSchema
 from product.schemas import (
     MAX_STOCK,
@@ -17,6 +17,7 @@ from product.schemas import (
     StockAdjustmentSchema,
 )
 
+ID = "5f00000000000000000000aa"
 VALID_PRODUCT = {"name": "Lamp", "price": "19.99"}
 VALID_CUSTOMER = {"name": "Ada", "email": "ada@example.com"}
 
@@ -84,15 +85,26 @@ def test_product_rejects_unknown_field_by_name():
     }
 
 
-def test_product_silently_drops_read_only_fields():
-    data = {
-        **VALID_PRODUCT,
-        "id": "5f0000000000000000000000",
-        "_id": "5f0000000000000000000000",
-        "created_at": "2020-01-01T00:00:00+00:00",
-        "updated_at": "not even a date",
+@pytest.mark.parametrize("schema, body", [
+    (ProductSchema(), VALID_PRODUCT), (ProductChangesSchema(), VALID_PRODUCT), (CustomerSchema(), VALID_CUSTOMER),
+])
+@pytest.mark.parametrize("field, value", [
+    ("id", "5f0000000000000000000000"), ("created_at", "2020-01-01T00:00:00+00:00"),
+    ("updated_at", "not even a date"), ("version", 3), ("version", None),
+])
+def test_a_read_only_field_is_refused_by_name(schema, body, field, value):
+    assert errors_of(schema, {**body, field: value}) == {field: ["Read-only: set by the service."]}
+
+
+def test_every_read_only_field_sent_is_named():
+    data = {**VALID_PRODUCT, "id": "x", "created_at": "y", "updated_at": "z", "version": 1}
+    assert set(errors_of(ProductSchema(), data)) == {"id", "created_at", "updated_at", "version"}
+
+
+def test_a_stored_id_field_is_an_unknown_field():
+    assert errors_of(ProductSchema(), {**VALID_PRODUCT, "_id": "5f0000000000000000000000"}) == {
+        "_id": ["Unknown field."]
     }
-    assert set(ProductSchema().load(data)) == {"name", "price", "description", "stock"}
 
 
 @pytest.mark.parametrize("field", ["name", "description"])
@@ -121,7 +133,7 @@ def test_product_dump_gives_money_string_and_iso_dates():
         "updated_at": moment,
         "reservations": {"order": 1},
     }
-    assert ProductSchema().dump(document) == {
+    assert ProductSchema().dump({**document, "version": 4}) == {
         "id": "abc",
         "name": "Lamp",
         "price": "5.00",
@@ -129,13 +141,15 @@ def test_product_dump_gives_money_string_and_iso_dates():
         "stock": 2,
         "created_at": "2024-05-01T12:30:00+00:00",
         "updated_at": "2024-05-01T12:30:00+00:00",
+        "version": 4,
     }
 
 
-# ProductChangesSchema: what PUT and PATCH change (never the stock)
+# ProductChangesSchema: what PUT and PATCH change (the stock as an absolute count)
 
 
-def test_product_changes_load_fills_defaults_but_has_no_stock():
+def test_product_changes_load_fills_defaults_but_leaves_an_omitted_stock_out():
+    # A PUT without stock keeps the stock: no default may stand in for it.
     assert ProductChangesSchema().load(VALID_PRODUCT) == {
         "name": "Lamp",
         "price": Decimal("19.99"),
@@ -143,21 +157,20 @@ def test_product_changes_load_fills_defaults_but_has_no_stock():
     }
 
 
-@pytest.mark.parametrize("stock", [0, 7, -1, 1_000_000_001, 1.5, "5", True, None, {"$set": 1}])
-def test_product_changes_silently_drop_any_stock(stock):
-    assert "stock" not in ProductChangesSchema().load({**VALID_PRODUCT, "stock": stock})
-    assert ProductChangesSchema().load({"name": "Desk", "stock": stock}, partial=True) == {"name": "Desk"}
+@pytest.mark.parametrize("stock", [0, 7, MAX_STOCK])
+def test_product_changes_take_a_stock_in_range(stock):
+    assert ProductChangesSchema().load({**VALID_PRODUCT, "stock": stock})["stock"] == stock
+    assert ProductChangesSchema().load({"stock": stock}, partial=True) == {"stock": stock}
 
 
-def test_product_changes_with_only_stock_is_nothing_to_update():
-    with pytest.raises(ValidationFailed) as caught:
-        load_changes(ProductChangesSchema(), {"stock": 4}, partial=True)
-    assert caught.value.message.startswith("Nothing to update")
+@pytest.mark.parametrize("stock", [-1, MAX_STOCK + 1, 1.5, "5", True, None, {"$set": 1}])
+def test_product_changes_refuse_a_bad_stock(stock):
+    assert set(errors_of(ProductChangesSchema(), {**VALID_PRODUCT, "stock": stock})) == {"stock"}
+    assert set(errors_of(ProductChangesSchema(), {"stock": stock}, partial=True)) == {"stock"}
 
 
-def test_product_changes_drop_stock_with_the_read_only_fields():
-    data = {**VALID_PRODUCT, "id": "x", "created_at": "y", "updated_at": "z", "stock": 3}
-    assert set(ProductChangesSchema().load(data)) == {"name", "price", "description"}
+def test_product_changes_of_only_the_stock_are_an_update():
+    assert load_changes(ProductChangesSchema(), {"stock": 4}, partial=True, record_id=ID) == {"stock": 4}
 
 
 def test_product_changes_still_validate_the_other_fields():
@@ -260,20 +273,60 @@ def test_load_returns_cleaned_fields():
     assert load(ProductSchema(), {"name": " Lamp ", "price": 2})["price"] == Decimal("2.00")
 
 
-@pytest.mark.parametrize("body", [{}, {"id": "x", "created_at": "y"}])
+@pytest.mark.parametrize("body", [{}, {"id": ID}])
 def test_load_changes_with_partial_and_nothing_to_change_fails(body):
-    with pytest.raises(ValidationFailed):
-        load_changes(ProductSchema(), body, partial=True)
+    with pytest.raises(ValidationFailed) as caught:
+        load_changes(ProductSchema(), body, partial=True, record_id=ID)
+    assert caught.value.message.startswith("Nothing to update")
 
 
 def test_load_changes_without_partial_requires_all_required_fields():
     with pytest.raises(ValidationFailed) as caught:
-        load_changes(ProductSchema(), {"stock": 1}, partial=False)
+        load_changes(ProductSchema(), {"stock": 1}, partial=False, record_id=ID)
     assert set(caught.value.details) == {"name", "price"}
 
 
 def test_load_changes_with_partial_returns_only_given_fields():
-    assert load_changes(ProductSchema(), {"stock": 4}, partial=True) == {"stock": 4}
+    assert load_changes(ProductSchema(), {"stock": 4}, partial=True, record_id=ID) == {"stock": 4}
+
+
+@pytest.mark.parametrize("sent", [ID, ID.upper()])
+def test_load_changes_accepts_the_id_of_the_record_updated_and_leaves_it_out(sent):
+    assert load_changes(ProductSchema(), {"id": sent, "price": 2}, partial=True, record_id=ID) == {
+        "price": Decimal("2.00")
+    }
+    assert load_changes(CustomerSchema(), {**VALID_CUSTOMER, "id": sent}, partial=False, record_id=ID.upper())
+
+
+@pytest.mark.parametrize("sent", ["5f0000000000000000000001", "", None, 5, [ID], {"$ne": ""}, ID + " "])
+def test_load_changes_refuses_any_other_id_by_name(sent):
+    with pytest.raises(ValidationFailed) as caught:
+        load_changes(ProductSchema(), {"id": sent, "price": 2}, partial=True, record_id=ID)
+    assert set(caught.value.details) == {"id"}
+    assert ID in caught.value.details["id"][0]
+
+
+def test_load_changes_refuses_the_other_read_only_fields_even_with_the_right_id():
+    with pytest.raises(ValidationFailed) as caught:
+        load_changes(ProductSchema(), {"id": ID, "version": 2, "created_at": "x"}, partial=True, record_id=ID)
+    assert set(caught.value.details) == {"version", "created_at"}
+
+
+# expected_versions(): an RPC method's if_version
+
+
+@pytest.mark.parametrize("if_version, expected", [
+    (None, None), (3, [3]), ([3], [3]), ([1, 7], [1, 7]), ((2, 4), [2, 4]), ([], []), (2**63 - 1, [2**63 - 1]),
+])
+def test_expected_versions_takes_none_one_version_or_a_list(if_version, expected):
+    assert expected_versions(if_version) == expected
+
+
+@pytest.mark.parametrize("if_version", [0, -1, 2**63, True, 1.5, "3", [None], [3, "4"], {"version": 3}])
+def test_expected_versions_refuses_what_is_no_version_naming_if_version(if_version):
+    with pytest.raises(ValidationFailed) as caught:
+        expected_versions(if_version)
+    assert set(caught.value.details) == {"if_version"}
 
 
 def test_given_drops_none_values_only():
