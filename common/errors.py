@@ -188,3 +188,8 @@ class ReservationClosed(Conflict):
 class ReservationInProgress(ServiceUnavailable):
     code = "RESERVATION_IN_PROGRESS"
     default_message = "Stock for this order is being reserved by another call; try again later."
+
+
+class IdempotencyKeyReused(Unprocessable):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    default_message = "This Idempotency-Key was already used for a different request."

@@ -18,6 +18,7 @@ unknown or too slow, or a broker that cannot be reached, surfaces as
 """
 import functools
 import inspect
+import logging
 import time
 
 import eventlet
@@ -29,7 +30,6 @@ from nameko.events import EventDispatcher as NamekoEventDispatcher
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
 from nameko.rpc import MethodProxy, Rpc, RpcProxy
-from nameko.rpc import rpc as nameko_rpc
 from nameko.web.handlers import HttpRequestHandler
 
 from common.errors import ServiceError, ServiceUnavailable
@@ -40,6 +40,8 @@ DEADLINE = "deadline"
 # The running worker's inherited deadline, set by CallDeadline (each worker
 # runs in a greenthread of its own).
 _worker = local()
+
+log = logging.getLogger(__name__)
 
 
 def rpc(method):
@@ -59,7 +61,29 @@ def rpc(method):
 
     # nameko checks the arguments of a call against the method's signature.
     run_in_time.__signature__ = inspect.signature(method)
-    return nameko_rpc(expected_exceptions=ServiceError)(run_in_time)
+    return _Rpc.decorator(expected_exceptions=ServiceError)(run_in_time)
+
+
+class _Rpc(Rpc):
+    """nameko's RPC entrypoint, surviving a reply it cannot send.
+
+    nameko treats a failure to publish the reply as fatal: the exception ends
+    the worker's thread and, with it, the whole service container, so a broker
+    restart under load left services exited. The reply is lost either way (its
+    caller sees a timeout); the service must live on, reconnect, and serve the
+    next request. The request is still acknowledged if its channel is alive;
+    if not, the broker delivers it again: within its deadline (later it is
+    refused unrun), where placing an order is made safe by its idempotency key.
+    """
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except (KombuError, AMQPError, OSError):
+            log.warning("the reply to %s could not be sent; its caller will time out", worker_ctx,
+                        exc_info=True)
+            self.rpc_consumer.queue_consumer.ack_message(message)
+            return result, exc_info
 
 
 def inherited_deadline(worker_ctx):

@@ -8,13 +8,17 @@ database, and prepares the database (the store's indexes) when the service start
 import datetime
 import functools
 import re
+import time
 
+import pymongo
 from bson import Decimal128, ObjectId
 from nameko_mongodb import MongoDatabase
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import ConnectionFailure, ServerSelectionTimeoutError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, PyMongoError
 
-from common.errors import PreconditionFailed, ServiceUnavailable
+from common import idempotency
+from common.errors import IdempotencyKeyReused, PreconditionFailed, ServiceUnavailable
+from common.rpc import inherited_deadline, rpc_timeout
 from common.schemas import is_object_id
 
 
@@ -28,18 +32,29 @@ class Storage(MongoDatabase):
         provider.store_cls(provider.db).prepare()
 
     def get_dependency(self, worker_ctx):
-        return _DatabaseOutageAsUnavailable(self.store_cls(self.db), self.container.service_name)
+        # A worker with a waiting caller gives the database until the caller's
+        # deadline; one without (an event, a timer) gets RPC_TIMEOUT per call.
+        deadline = inherited_deadline(worker_ctx)
+        timeout = rpc_timeout(self.container.config)
+        return _DatabaseOutageAsUnavailable(
+            self.store_cls(self.db), self.container.service_name,
+            (lambda: deadline - time.time()) if deadline is not None else (lambda: timeout),
+        )
 
 
 class _DatabaseOutageAsUnavailable:
-    """The store, with a database that cannot be reached reported as ServiceUnavailable.
+    """The store, each of its calls bounded in time, and a database that cannot answer reported as ServiceUnavailable.
 
-    Callers then see a 503 they can retry, not an internal error.
+    Callers then see a 503 they can retry, not an internal error, and see it
+    before their deadline: a stalled database must not hold a worker past the
+    moment its caller gives up. (pymongo's timeout covers every operation a
+    store method makes, and is sent to the server as maxTimeMS.)
     """
 
-    def __init__(self, store, service_name):
+    def __init__(self, store, service_name, time_left):
         self._store = store
         self._service_name = service_name
+        self._time_left = time_left
 
     def __getattr__(self, name):
         attribute = getattr(self._store, name)
@@ -48,10 +63,19 @@ class _DatabaseOutageAsUnavailable:
 
         @functools.wraps(attribute)
         def guarded(*args, **kwargs):
+            unavailable = ServiceUnavailable(f"The {self._service_name} database is unavailable.")
+            time_left = self._time_left()
+            if time_left <= 0:
+                raise unavailable
             try:
-                return attribute(*args, **kwargs)
-            except (ConnectionFailure, ServerSelectionTimeoutError):
-                raise ServiceUnavailable(f"The {self._service_name} database is unavailable.") from None
+                with pymongo.timeout(time_left):
+                    return attribute(*args, **kwargs)
+            except ConnectionFailure:  # unreachable, or a network timeout
+                raise unavailable from None
+            except PyMongoError as exc:
+                if exc.timeout:
+                    raise unavailable from None
+                raise
 
         return guarded
 
@@ -98,7 +122,7 @@ class RecordStore(Store):
 
     @property
     def projection(self):
-        return {field: 0 for field in self.hidden} or None
+        return {field: 0 for field in (*self.hidden, idempotency.FIELD)}
 
     def to_stored(self, fields):
         return fields
@@ -107,12 +131,44 @@ class RecordStore(Store):
         super().prepare()
         # Records stored before versions existed start at 1.
         self.records.update_many({"version": {"$exists": False}}, {"$set": {"version": 1}})
+        self.records.create_index(f"{idempotency.FIELD}.key", unique=True, sparse=True)
 
-    def create(self, fields):
+    def create(self, fields, claim=None):
+        """The new record; with an idempotency ``claim``, the record an earlier create with its key made, if any."""
+        return self.create_once(fields, claim)[0]
+
+    def create_once(self, fields, claim=None):
+        """``(record, True)`` for a new record; ``(record, False)`` for the one made earlier under ``claim``'s key.
+
+        The unique index on the key decides between two creates with one key at
+        the same moment; the earlier record is read only then, so a create costs
+        one insert as before.
+        """
         moment = now()
         document = {**self.to_stored(fields), "created_at": moment, "updated_at": moment, "version": 1}
-        self.records.insert_one(document)
-        return from_document({k: v for k, v in document.items() if k not in self.hidden})
+        if claim is not None:
+            document[idempotency.FIELD] = claim
+        try:
+            self.records.insert_one(document)
+        except DuplicateKeyError:
+            earlier = None if claim is None else self._claimed_by(claim)
+            if earlier is None:  # another unique field (or the key's record is gone meanwhile)
+                raise
+            return earlier, False
+        return from_document({k: v for k, v in document.items() if k not in self.projection}), True
+
+    def _claimed_by(self, claim):
+        """The record made under ``claim``'s key, if any; IdempotencyKeyReused if for another request."""
+        earlier = self.records.find_one({f"{idempotency.FIELD}.key": claim["key"]},
+                                        {field: 0 for field in self.hidden})
+        if earlier is None:
+            return None
+        if earlier.pop(idempotency.FIELD)["fingerprint"] != claim["fingerprint"]:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {claim['key']} was used for a different request; use a new key for a new "
+                f"request.", {"idempotency_key": claim["key"], "id": str(earlier["_id"])},
+            )
+        return from_document(earlier)
 
     def get(self, record_id, if_version=None):
         """The record; PreconditionFailed if it is not at one of the versions ``if_version``."""

@@ -2,6 +2,7 @@
 # Imported as a module: `nameko run <module>` would take a HealthCheck in the
 # module's namespace for a service of its own.
 from common import health
+from common import idempotency
 from common.after_reply import AfterReply
 from common.customer_events import CUSTOMER_DELETED
 from common.observability import WorkerLogging
@@ -36,8 +37,10 @@ class CustomersService(health.HealthCheck):
         return customers.dump(self.store.get(customer_id))
 
     @rpc
-    def create(self, data):
-        return customers.dump(self.store.create(load(customers, data)))
+    def create(self, data, idempotency_key=None):
+        """Create; sent again with the same ``idempotency_key``, the record created the first time."""
+        fields = load(customers, data)
+        return customers.dump(self.store.create(fields, idempotency.claim(idempotency_key, fields)))
 
     # ``if_version`` (a version or a list of them): the write applies only while the
     # customer is at one of them, else PreconditionFailed and nothing changes.

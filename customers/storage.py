@@ -23,9 +23,9 @@ class CustomerStore(RecordStore):
             return {**fields, EMAIL_KEY: fields["email"].lower()}
         return fields
 
-    def create(self, fields):
+    def create(self, fields, claim=None):
         try:
-            return super().create(fields)
+            return super().create(fields, claim)
         except DuplicateKeyError:
             raise _email_taken(fields["email"]) from None
 

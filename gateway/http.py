@@ -13,6 +13,7 @@ query parameters it takes, and its handler refuses any other.
 import json
 import math
 import re
+import uuid
 from decimal import Decimal
 
 from nameko.web.handlers import HttpRequestHandler
@@ -124,6 +125,18 @@ def _exact_float(text):
             f"The number {text[:40]} cannot be read exactly; send an amount as a string like \"19.99\"."
         )
     return number
+
+
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+
+
+def idempotency_key(request):
+    """The client's Idempotency-Key, or a new one: a request delivered twice inside the system still creates once.
+
+    The service checks what the client sent (and refuses a malformed key).
+    """
+    sent = request.headers.get(IDEMPOTENCY_KEY_HEADER)
+    return sent if sent is not None else f"gateway-{uuid.uuid4().hex}"
 
 
 ANY = "*"

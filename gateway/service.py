@@ -8,6 +8,7 @@ from gateway.http import (
     created,
     document_response,
     http,
+    idempotency_key,
     if_match,
     json_response,
     no_content,
@@ -60,7 +61,7 @@ class GatewayService:
 
     @http("POST", "/products")
     def create_product(self, request):
-        return created(self.product.create(read_json(request)), "/products")
+        return created(self.product.create(read_json(request), idempotency_key(request)), "/products")
 
     @http("GET", "/products/<product_id>")
     def get_product(self, request, product_id):
@@ -99,7 +100,7 @@ class GatewayService:
 
     @http("POST", "/customers")
     def create_customer(self, request):
-        return created(self.customers.create(read_json(request)), "/customers")
+        return created(self.customers.create(read_json(request), idempotency_key(request)), "/customers")
 
     @http("GET", "/customers/<customer_id>")
     def get_customer(self, request, customer_id):
@@ -130,7 +131,7 @@ class GatewayService:
 
     @http("POST", "/orders")
     def create_order(self, request):
-        return created(self.orders.create_order(read_json(request)), "/orders")
+        return created(self.orders.create_order(read_json(request), idempotency_key(request)), "/orders")
 
     @http("GET", "/orders/<order_id>")
     def get_order(self, request, order_id):

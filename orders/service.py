@@ -47,8 +47,9 @@ class OrdersService(health.HealthCheck):
                              self.dispatch, self.after_reply)
 
     @rpc
-    def create_order(self, data):
-        return orders.dump(self.workflow.place(load(order_request, data), self.deadline))
+    def create_order(self, data, idempotency_key=None):
+        """Place an order; sent again with the same ``idempotency_key``, the order placed the first time."""
+        return orders.dump(self.workflow.place(load(order_request, data), self.deadline, idempotency_key))
 
     @rpc
     def get_order(self, order_id):

@@ -13,6 +13,7 @@ import uuid
 from bson import Decimal128
 from pymongo import ASCENDING
 
+from common import idempotency
 from common.errors import OrderNotFound
 from common.order_events import OrderStatus
 from common.storage import RecordStore, from_document, now
@@ -37,27 +38,37 @@ class OrderStore(RecordStore):
             stored["items"] = [_stored_money(item, ("unit_price", "line_total")) for item in stored["items"]]
         return _stored_money(stored, ("total",))
 
-    def create_pending(self, customer_id, items):
+    def create_pending(self, customer_id, items, claim=None):
         """Save an order as asked (``product_id`` and ``quantity`` per item), before any stock is taken.
 
-        It is priced when confirmed, with the prices its reservation took.
+        ``(order, True)``; or ``(order, False)`` for the order placed earlier under
+        the idempotency ``claim``'s key. It is priced when confirmed, with the
+        prices its reservation took.
         """
-        return self.create({
+        return self.create_once({
             "customer_id": customer_id, "status": OrderStatus.PENDING.value, "items": items,
             "outbox": [], "release_due": False,
-        })
+        }, claim)
 
-    def change_status(self, order, target, moment, event=None, release_due=False, changes=None):
+    def change_status(self, order, target, moment, event=None, release_due=False, changes=None, before=None):
         """Move ``order`` from the status it was read with to ``target``, atomically, with ``changes``.
 
-        Returns the order as updated, or None when its status changed meanwhile.
+        ``before`` (epoch seconds): the change applies only if the database
+        applies it before then. Returns the order as updated, or None when its
+        status changed meanwhile (or ``before`` had passed).
         """
         fields = {**(changes or {}), "status": target, "updated_at": moment}
         if release_due:
             fields["release_due"] = True
-        update = {"$set": self.to_stored(fields), "$inc": {"version": 1}}
-        if event is not None:
-            update["$push"] = {"outbox": event}
+        if before is not None:
+            update = _applied_only_before(before, self.to_stored(fields), event)
+        else:
+            update = {"$set": self.to_stored(fields), "$inc": {"version": 1}}
+            if event is not None:
+                update["$push"] = {"outbox": event}
+            if target == OrderStatus.REJECTED.value:
+                # A refused order lets its idempotency key go: sent again, it is tried again.
+                update["$unset"] = {idempotency.FIELD: ""}
         # The status guard makes the order as read plus these changes the
         # order as stored, version included (only a status change moves it,
         # and no status comes back): no need to read it back (nor a findAndModify).
@@ -103,6 +114,28 @@ class OrderStore(RecordStore):
         # Oldest first: every order gets its turn.
         cursor = self.records.find(query).sort([("updated_at", ASCENDING), ("_id", ASCENDING)])
         return [from_document(d) for d in cursor.limit(SWEEP_BATCH)]
+
+
+def _applied_only_before(before, stored, event):
+    """An update (a pipeline) that sets ``stored``, adds one to the version and appends ``event``, if in time.
+
+    A write held up on its way (a stalled database) can reach the server after
+    its caller was told it failed; it must then change nothing. ``$$NOW`` is
+    the server's clock as it applies the update; the condition sits in the
+    update, not the filter, so the filter stays a lookup by ``_id``. (Dates
+    compared as ``$toLong`` milliseconds: the development server compares
+    dates in expressions wrongly.)
+    """
+    in_time = {"$lt": [{"$toLong": "$$NOW"}, int(before * 1000)]}
+
+    def unless_late(new_value, field):
+        return {"$cond": [in_time, new_value, f"${field}"]}
+
+    stage = {field: unless_late({"$literal": value}, field) for field, value in stored.items()}
+    stage["version"] = unless_late({"$add": ["$version", 1]}, "version")
+    if event is not None:
+        stage["outbox"] = unless_late({"$concatArrays": ["$outbox", [{"$literal": event}]]}, "outbox")
+    return [{"$set": stage}]
 
 
 def _stored_money(document, names):

@@ -17,15 +17,18 @@ from decimal import Decimal
 
 from nameko.amqp.publish import UndeliverableMessage
 
+from common import idempotency
 from common.errors import (
     CustomerNotFound,
     InsufficientStock,
+    OrderNotFound,
     ServiceError,
     ServiceUnavailable,
     UnknownCustomer,
     UnknownProduct,
 )
 from common.order_events import OrderSchema, OrderStatus
+from common.rpc import DEFAULT_RPC_TIMEOUT
 from common.storage import now
 from orders.lifecycle import RELEASES_STOCK, event_for, needs_change
 from orders.storage import outbox_event
@@ -33,6 +36,7 @@ from orders.storage import outbox_event
 log = logging.getLogger(__name__)
 
 DEADLINE_MARGIN_SECONDS = 0.5
+EARLIER_REQUEST_POLL_SECONDS = 0.05
 
 order_payload = OrderSchema()
 
@@ -49,19 +53,25 @@ class OrderWorkflow:
         self.dispatch = dispatch
         self.defer = defer or (lambda function, *args: function(*args))
 
-    def place(self, request, deadline=None):
+    def place(self, request, deadline=None, idempotency_key=None):
         """Create an order from a validated request: confirmed, or refused with an error.
 
         ``deadline`` (epoch seconds): when the caller stops waiting. An order
-        is confirmed only in time for the caller to hear of it; a caller that
-        was told "unavailable" must be able to trust that nothing was placed.
+        is confirmed only in time for the caller to hear of it (the confirmation
+        is refused by the database itself once that time has passed); a caller
+        that was told "unavailable" must be able to trust that nothing was placed.
+
+        ``idempotency_key``: a request placed earlier under this key is not
+        placed again; its order is returned (once it is no longer pending).
         """
         if out_of_time(deadline):
             raise ServiceUnavailable("The request arrived after its caller stopped waiting.")
         customer_id = request["customer_id"]
         self._require_customer(customer_id)
         asked = [{"product_id": item["product_id"], "quantity": item["quantity"]} for item in request["items"]]
-        order = self.store.create_pending(customer_id, asked)
+        order, created = self.store.create_pending(customer_id, asked, idempotency.claim(idempotency_key, request))
+        if not created:
+            return self._placed_earlier(order, request, deadline, idempotency_key)
         try:
             reservation = self.product.reserve_stock(order["id"], asked)
         except UnknownProduct:
@@ -81,8 +91,33 @@ class OrderWorkflow:
             return self._give_up(order)
         lines = price_lines(reservation["items"])
         priced = {"items": lines, "total": sum(line["line_total"] for line in lines)}
-        confirmed = self._change(order, OrderStatus.CONFIRMED, changes=priced)
-        return confirmed if confirmed is not None else self._settled_meanwhile(order)
+        confirmed = self._change(order, OrderStatus.CONFIRMED, changes=priced,
+                                 before=None if deadline is None else deadline - DEADLINE_MARGIN_SECONDS)
+        # None: cancelled meanwhile, or the confirmation reached the database too late.
+        return confirmed if confirmed is not None else self._give_up(order)
+
+    def _placed_earlier(self, order, request, deadline, idempotency_key):
+        """The order an earlier request with the same idempotency key placed, once it has settled.
+
+        Still pending: that request is being placed (or its service died and the
+        sweeper will reject it); wait for it within our own deadline. Rejected
+        meanwhile: its key is free again, so this request is placed afresh.
+        """
+        wait_until = deadline if deadline is not None else time.time() + DEFAULT_RPC_TIMEOUT
+        while order is not None and order["status"] == OrderStatus.PENDING:
+            if out_of_time(wait_until):
+                raise ServiceUnavailable(
+                    "An earlier request with this idempotency key is still being placed; send it again later.",
+                    {"order_id": order["id"]},
+                )
+            time.sleep(EARLIER_REQUEST_POLL_SECONDS)
+            try:
+                order = self.store.get(order["id"])
+            except OrderNotFound:  # refused (an unknown product) and discarded
+                order = None
+        if order is None or order["status"] == OrderStatus.REJECTED:
+            return self.place(request, deadline, idempotency_key)
+        return order
 
     def _give_up(self, order):
         """Reject a placement whose outcome is unknown or too late, releasing whatever it took."""
@@ -143,11 +178,12 @@ class OrderWorkflow:
         for order in self.store.undelivered_events(retry_after):
             self._deliver(order)
 
-    def _change(self, order, target, changes=None, releases_stock=None):
+    def _change(self, order, target, changes=None, releases_stock=None, before=None):
         """Apply one checked status change with what it entails; None if the order changed meanwhile.
 
         ``releases_stock``: whether the order may hold stock to release; by
-        default, whether the target status is one that releases it.
+        default, whether the target status is one that releases it. ``before``:
+        see ``change_status``.
         """
         needs_change(order["status"], target)
         moment = now()
@@ -159,7 +195,7 @@ class OrderWorkflow:
                                           "version": order["version"] + 1})
             event = outbox_event(event_type, payload, moment)
         release_due = target in RELEASES_STOCK if releases_stock is None else releases_stock
-        changed = self.store.change_status(order, target.value, moment, event, release_due, changes)
+        changed = self.store.change_status(order, target.value, moment, event, release_due, changes, before)
         if changed is not None:
             if release_due:
                 self._release(changed)

@@ -4,6 +4,7 @@ import logging
 # Imported as a module: `nameko run <module>` would take a HealthCheck in the
 # module's namespace for a service of its own.
 from common import health
+from common import idempotency
 from common.observability import WorkerLogging
 from common.order_events import ORDER_SHIPPED, order_event_handler
 from common.rpc import CallDeadline, rpc
@@ -58,8 +59,10 @@ class ProductService(health.HealthCheck):
         return many_products.dump(self.store.get_many(request["ids"]))
 
     @rpc
-    def create(self, data):
-        return products.dump(self.store.create(load(products, data)))
+    def create(self, data, idempotency_key=None):
+        """Create; sent again with the same ``idempotency_key``, the record created the first time."""
+        fields = load(products, data)
+        return products.dump(self.store.create(fields, idempotency.claim(idempotency_key, fields)))
 
     # ``if_version`` (a version or a list of them): the write applies only while the
     # product is at one of them, else PreconditionFailed and nothing changes.

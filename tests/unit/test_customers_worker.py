@@ -55,8 +55,21 @@ def test_create_passes_cleaned_fields_to_store(service):
     service.create({"name": " Ada ", "email": "Ada@Example.com"})
 
     service.store.create.assert_called_once_with(
-        {"name": "Ada", "email": "Ada@Example.com", "phone": None, "address": None}
+        {"name": "Ada", "email": "Ada@Example.com", "phone": None, "address": None}, None
     )
+
+
+def test_create_with_an_idempotency_key_claims_it_for_this_request(service):
+    service.store.create.return_value = stored()
+
+    service.create({"name": "Ada", "email": "ada@example.com"}, idempotency_key="k-1")
+    service.create({"name": "Ada", "email": "ada@example.com"}, idempotency_key="k-1")
+    service.create({"name": "Bob", "email": "ada@example.com"}, idempotency_key="k-1")
+
+    claims = [call.args[1] for call in service.store.create.call_args_list]
+    assert {claim["key"] for claim in claims} == {"k-1"}
+    # The same request, the same fingerprint; another request, another.
+    assert claims[0]["fingerprint"] == claims[1]["fingerprint"] != claims[2]["fingerprint"]
 
 
 @pytest.mark.parametrize("field", ["id", "created_at", "updated_at", "version"])

@@ -4,13 +4,16 @@ The real OrderStore on a database; the customers and product RPC clients are
 fakes, and the event dispatcher records what it is given.
 """
 import datetime
+import time
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from bson import ObjectId
 
 from common.errors import (
     CustomerNotFound,
+    IdempotencyKeyReused,
     InsufficientStock,
     InvalidOrderTransition,
     OrderAlreadyShipped,
@@ -26,6 +29,7 @@ from common.order_events import OrderSchema
 from common.storage import now
 from orders import storage as order_storage
 from orders.storage import OrderStore
+from orders import workflow as workflow_module
 from orders.workflow import OrderWorkflow
 from support import fake_product_client
 
@@ -73,7 +77,7 @@ def orders_db(database):
 @pytest.fixture
 def store(orders_db):
     order_store = OrderStore(orders_db)
-    order_store.create_indexes()
+    order_store.prepare()
     return order_store
 
 
@@ -317,7 +321,7 @@ def test_cancel_twice_releases_and_announces_once(workflow, product, dispatch, s
 
 
 def test_cancel_pending_order_releases_but_announces_nothing(workflow, product, dispatch, store):
-    pending = store.create_pending(CUSTOMER, [])
+    pending = store.create_pending(CUSTOMER, [])[0]
 
     cancelled = workflow.cancel(pending["id"])
 
@@ -397,7 +401,7 @@ def test_a_cancelled_order_cancelled_again_at_its_old_version_is_a_precondition_
 def test_a_status_change_between_the_read_and_the_write_fails_a_guarded_cancel(
         workflow, product, store, monkeypatch):
     """The order is read at version 1 (pending); its confirmation lands before the cancel's write."""
-    pending = store.create_pending(CUSTOMER, [{"product_id": LAMP, "quantity": 1}])
+    pending = store.create_pending(CUSTOMER, [{"product_id": LAMP, "quantity": 1}])[0]
     read = store.get
 
     def read_then_confirm(order_id, if_version=None):
@@ -609,8 +613,8 @@ def test_sweep_retries_a_failed_release_and_clears_release_due(workflow, product
 
 
 def test_sweep_rejects_stale_pending_orders_and_releases_their_stock(workflow, product, store, orders_db, dispatch):
-    stale = store.create_pending(CUSTOMER, [])
-    fresh = store.create_pending(CUSTOMER, [])
+    stale = store.create_pending(CUSTOMER, [])[0]
+    fresh = store.create_pending(CUSTOMER, [])[0]
     age(orders_db, stale["id"], by=datetime.timedelta(seconds=31))
 
     workflow.sweep(pending_timeout=30, retry_after=60)
@@ -629,3 +633,103 @@ def test_sweep_leaves_old_confirmed_orders_alone(workflow, product, store, order
 
     assert store.get(confirmed["id"])["status"] == "confirmed"
     product.release_stock.assert_not_called()
+
+
+# idempotency keys
+
+
+def test_the_same_key_and_request_place_one_order_reserved_once(workflow, product, dispatch, orders_db):
+    first = workflow.place(request((LAMP, 2)), idempotency_key="k-1")
+    again = workflow.place(request((LAMP, 2)), idempotency_key="k-1")
+
+    assert OrderSchema().dump(again) == OrderSchema().dump(first) and first["status"] == "confirmed"
+    assert orders_db.orders.count_documents({}) == 1
+    assert product.reserve_stock.call_count == 1
+    assert dispatch.types() == ["order_created"]
+    assert "idempotency" not in first
+
+
+def test_the_same_key_with_another_request_is_refused_and_places_nothing(workflow, product, orders_db):
+    first = workflow.place(request((LAMP, 2)), idempotency_key="k-1")
+
+    with pytest.raises(IdempotencyKeyReused) as refused:
+        workflow.place(request((LAMP, 3)), idempotency_key="k-1")
+
+    assert refused.value.status == 422 and refused.value.details == {"idempotency_key": "k-1", "id": first["id"]}
+    assert orders_db.orders.count_documents({}) == 1 and product.reserve_stock.call_count == 1
+
+
+def test_other_keys_and_no_key_place_separate_orders(workflow, orders_db):
+    workflow.place(request((LAMP, 1)), idempotency_key="k-1")
+    workflow.place(request((LAMP, 1)), idempotency_key="k-2")
+    workflow.place(request((LAMP, 1)))
+    workflow.place(request((LAMP, 1)))
+
+    assert orders_db.orders.count_documents({"status": "confirmed"}) == 4
+
+
+def test_a_refused_order_lets_its_key_go_so_sending_it_again_tries_again(workflow, product, orders_db):
+    reserve = product.reserve_stock.side_effect
+    product.reserve_stock.side_effect = InsufficientStock("Not enough stock.")
+    with pytest.raises(InsufficientStock):
+        workflow.place(request((LAMP, 11)), idempotency_key="k-1")
+    product.reserve_stock.side_effect = reserve  # restocked meanwhile
+
+    placed = workflow.place(request((LAMP, 11)), idempotency_key="k-1")
+
+    assert placed["status"] == "confirmed"
+    assert orders_db.orders.count_documents({"status": "rejected"}) == 1
+
+
+def test_a_request_whose_earlier_copy_is_pending_waits_for_it_and_gets_its_order(
+        workflow, product, store, monkeypatch):
+    earlier, _ = store.create_pending(CUSTOMER, [{"product_id": LAMP, "quantity": 1}],
+                                      {"key": "k-1", "fingerprint": _fingerprint(request((LAMP, 1)))})
+
+    def earlier_copy_confirms(seconds):  # what the copy still being placed does meanwhile
+        store.change_status(earlier, "confirmed", now())
+
+    monkeypatch.setattr(workflow_module, "time", SimpleNamespace(time=time.time, sleep=earlier_copy_confirms))
+
+    placed = workflow.place(request((LAMP, 1)), deadline=time.time() + 5, idempotency_key="k-1")
+
+    assert placed["id"] == earlier["id"] and placed["status"] == "confirmed"
+    product.reserve_stock.assert_not_called()
+
+
+def test_a_request_whose_earlier_copy_stays_pending_is_unavailable_by_its_deadline(
+        workflow, product, store, monkeypatch):
+    earlier, _ = store.create_pending(CUSTOMER, [{"product_id": LAMP, "quantity": 1}],
+                                      {"key": "k-1", "fingerprint": _fingerprint(request((LAMP, 1)))})
+    clock = [time.time()]
+    monkeypatch.setattr(workflow_module, "time", SimpleNamespace(
+        time=lambda: clock[0], sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds)))
+
+    with pytest.raises(ServiceUnavailable) as unavailable:
+        workflow.place(request((LAMP, 1)), deadline=clock[0] + 2, idempotency_key="k-1")
+
+    assert unavailable.value.details == {"order_id": earlier["id"]}
+    assert store.get(earlier["id"])["status"] == "pending"
+    product.reserve_stock.assert_not_called()
+
+
+def test_a_confirmation_reaching_the_database_after_the_deadline_changes_nothing(
+        workflow, product, dispatch, orders_db, monkeypatch):
+    # The workflow's clock says there is time; the database's says the deadline has passed
+    # (as when the write was held up on its way).
+    late = time.time() - 10
+    monkeypatch.setattr(workflow_module, "time", SimpleNamespace(time=lambda: late, sleep=time.sleep))
+
+    with pytest.raises(ServiceUnavailable) as unavailable:
+        workflow.place(request((LAMP, 2)), deadline=late + 3)
+
+    order_id = unavailable.value.details["order_id"]
+    order = stored(orders_db, order_id)
+    assert order["status"] == "rejected" and "total" not in order and order["outbox"] == []
+    product.release_stock.assert_called_once_with(order_id)  # what was reserved goes back
+    assert dispatch.sent == []
+
+
+def _fingerprint(placed_request):
+    from common import idempotency
+    return idempotency.fingerprint(placed_request)

@@ -60,7 +60,7 @@ def test_create_passes_cleaned_fields_to_store(service):
     service.create({"name": "  Lamp ", "price": 19.99})
 
     service.store.create.assert_called_once_with(
-        {"name": "Lamp", "price": Decimal("19.99"), "description": "", "stock": 0}
+        {"name": "Lamp", "price": Decimal("19.99"), "description": "", "stock": 0}, None
     )
     assert isinstance(service.store.create.call_args.args[0]["price"], Decimal)
 
