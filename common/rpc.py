@@ -29,6 +29,7 @@ from nameko.constants import NON_PERSISTENT as TRANSIENT
 from nameko.events import EventDispatcher as NamekoEventDispatcher
 from nameko.exceptions import UnknownService
 from nameko.extensions import DependencyProvider
+from nameko.messaging import QueueConsumer
 from nameko.rpc import MethodProxy, Rpc, RpcProxy
 from nameko.web.handlers import HttpRequestHandler
 
@@ -42,6 +43,30 @@ DEADLINE = "deadline"
 _worker = local()
 
 log = logging.getLogger(__name__)
+
+
+def _survives_a_lost_connection(settle):
+    """``QueueConsumer.ack_message`` / ``requeue_message``, ignoring a connection that is gone.
+
+    nameko 2.14.1 ignores only amqp's ConnectionError there; a socket error
+    (BrokenPipeError, ConnectionResetError) as the broker goes away ends the
+    worker's or the reply listener's thread, which kills the whole service.
+    On a lost connection the broker takes the message back by itself.
+    """
+
+    @functools.wraps(settle)
+    def settle_unless_disconnected(self, message):
+        try:
+            settle(self, message)
+        except (OSError, AMQPError, KombuError):
+            log.info("the connection was lost before a message could be settled; the broker takes it back")
+
+    return settle_unless_disconnected
+
+
+# Patched once, here: every service's consumers (RPC, replies, events) settle through these.
+QueueConsumer.ack_message = _survives_a_lost_connection(QueueConsumer.ack_message)
+QueueConsumer.requeue_message = _survives_a_lost_connection(QueueConsumer.requeue_message)
 
 
 def rpc(method):

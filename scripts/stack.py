@@ -71,22 +71,27 @@ class Stack:
         _require_reachable(_amqp_host_port(self.amqp_uri), "RabbitMQ (AMQP_URI)")
         _require_free(self.gateway_address, "the gateway (GATEWAY_ADDRESS)")
         try:
-            mongo_url = self.mongo_url or self._start_secantus()
-            env = {
-                **self.base_env,
-                "AMQP_URI": self.amqp_uri,
-                "MONGODB_CONNECTION_URL": mongo_url,
-                "WEB_SERVER_ADDRESS": self.gateway_address,
-            }
-            for name, module in SERVICES:
-                self._spawn(name, [str(BIN / "nameko"), "run", "--config", str(CONFIG), module], env)
+            self.mongo_url = self.mongo_url or self.start_database()
+            for name, _ in SERVICES:
+                self.start_service(name)
             self._wait_until_healthy()
         except BaseException:
             _shield_from_interrupts()
             self.stop()
             raise
 
-    def _start_secantus(self):
+    def start_service(self, name):
+        """Start one service's process (again, after it died or was killed)."""
+        module = dict(SERVICES)[name]
+        env = {
+            **self.base_env,
+            "AMQP_URI": self.amqp_uri,
+            "MONGODB_CONNECTION_URL": self.mongo_url,
+            "WEB_SERVER_ADDRESS": self.gateway_address,
+        }
+        self._spawn(name, [str(BIN / "nameko"), "run", "--config", str(CONFIG), module], env)
+
+    def start_database(self):
         _require_free(f"127.0.0.1:{self.mongo_port}", "SecantusDB (MONGO_PORT)")
         data = self.run_dir / "mongo-data"
         data.mkdir(parents=True, exist_ok=True)
@@ -99,7 +104,7 @@ class Stack:
             lambda: _reachable(("127.0.0.1", self.mongo_port)),
             self.startup_timeout, "SecantusDB to accept connections", self._check_alive,
         )
-        return f"mongodb://127.0.0.1:{self.mongo_port}/?serverSelectionTimeoutMS=2000"
+        return f"mongodb://127.0.0.1:{self.mongo_port}/?serverSelectionTimeoutMS=2000&journal=true"
 
     def _spawn(self, name, command, env):
         log = open(self.log_dir / f"{name}.log", "ab")

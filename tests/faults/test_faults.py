@@ -1,0 +1,166 @@
+"""Faults injected for real into the running system, under order load.
+
+Each test places orders from several clients, breaks something (the broker,
+a service, the database), repairs it, lets the clients send again what was
+not answered finally (same Idempotency-Key), waits for the system to settle
+and audits the databases: nothing lost, nothing doubled, nothing oversold,
+no stock held for an order that is not confirmed. Each records a row of the
+reliability report (tests/reliability.py).
+"""
+import os
+import signal
+import time
+
+import pytest
+
+from fault_load import Audit, OrderLoad, assert_nothing_broken
+from reliability import record, scaled
+from support import wait_until
+
+RPC_DEADLINE_SECONDS = 5
+# An answer during a fault comes within the deadline, plus what a loaded machine adds.
+ANSWER_WITHIN_SECONDS = RPC_DEADLINE_SECONDS + 3
+PRODUCTS = 3
+INITIAL_STOCK = 100_000
+SETTLE_SECONDS = 60  # the pending timeout (6 s here) plus sweeps, on a busy machine
+
+
+@pytest.fixture
+def shop(api):
+    """A customer and products with plenty of stock: (customer_id, {product_id: initial stock})."""
+    customer = api.post("/customers", json={"name": "Ada", "email": "ada@example.com"}).json()
+    stock = {}
+    for number in range(PRODUCTS):
+        product = api.post("/products", json={"name": f"Lamp {number}", "price": "9.99",
+                                              "stock": INITIAL_STOCK}).json()
+        stock[product["id"]] = INITIAL_STOCK
+    return customer["id"], stock
+
+
+@pytest.fixture
+def audit(system):
+    audit = Audit(system.mongo_url)
+    yield audit
+    audit.close()
+
+
+def placing(system, shop, clients=None):
+    customer_id, stock = shop
+    return OrderLoad(system.gateway_url, customer_id, stock, clients or scaled(6, 16))
+
+
+def wait_for_orders(load, count, timeout=30):
+    load.wait_for(lambda answers: sum(a.status == 201 for a in answers) >= count, timeout,
+                  f"{count} orders placed")
+
+
+def recovered_after(load, moment, timeout=60):
+    """Seconds from ``moment`` until an order placed after it was answered 201."""
+    load.wait_for(lambda answers: any(a.status == 201 and a.at - a.seconds >= moment for a in answers),
+                  timeout, "an order placed after the repair")
+    return min(a.at for a in load.answers_since(moment) if a.status == 201) - moment
+
+
+def finish(load, audit, shop, system, fault, action, recovery_seconds):
+    """Retry what was not final, settle, audit, record; the findings."""
+    load.retry_unfinished()
+    audit.wait_until_settled(SETTLE_SECONDS)
+    findings = audit.findings(load, shop[1])
+    assert not system.dead_processes(), f"processes died: {system.dead_processes()}"
+    record(fault, action, load.sent(), load.client_errors(), lost=findings["lost"],
+           doubled=findings["doubled"], oversold=findings["oversold"], recovery_seconds=recovery_seconds)
+    assert_nothing_broken(findings)
+    return findings
+
+
+def test_broker_restart_under_load(system, shop, audit, private_broker):
+    outage = scaled(3, 10)
+    with placing(system, shop) as load:
+        wait_for_orders(load, 20)
+        stopped = time.monotonic()
+        private_broker.stop_app()
+        # Let the outage be felt: clients are answered (503) while the broker is away.
+        load.wait_for(lambda answers: sum(a.at > stopped and a.status == 503 for a in answers) >= 3
+                      and time.monotonic() - stopped >= outage, outage + 30, "503s during the outage")
+        private_broker.start_app()
+        started = time.monotonic()
+        recovery = recovered_after(load, started)
+        wait_for_orders(load, len(load.placed()) + 20)
+    during = [a for a in load.all_answers() if stopped <= a.at - a.seconds < started]
+    assert during and all(a.status in (503, 201, 409) for a in during), {a.status for a in during}
+    slowest = max(a.seconds for a in during)
+    assert slowest < ANSWER_WITHIN_SECONDS, f"an answer during the outage took {slowest:.1f} s"
+
+    finish(load, audit, shop, system, "broker restart under load",
+           f"rabbitmqctl stop_app for {outage} s, then start_app; every service reconnects by itself",
+           recovery)
+
+
+@pytest.mark.parametrize("service", ["orders", "product"])
+def test_a_service_killed_mid_order_and_restarted(system, shop, audit, service):
+    with placing(system, shop) as load:
+        wait_for_orders(load, 20)
+        pid = dict(system._pids())[service]
+        killed = time.monotonic()
+        os.killpg(pid, signal.SIGKILL)
+        wait_until(lambda: service in system.dead_processes(), timeout=10, message=f"{service} to be gone")
+        load.wait_for(lambda answers: sum(a.at > killed and a.status == 503 for a in answers) >= 3, 30,
+                      "503s while it is down")
+        system.start_service(service)
+        restarted = time.monotonic()
+        recovery = recovered_after(load, restarted)
+        wait_for_orders(load, len(load.placed()) + 20)
+
+    finish(load, audit, shop, system, f"{service} killed mid-order",
+           f"kill -9 of {service} under load, then started again", recovery)
+
+
+def test_database_stall_longer_than_the_deadline(system, shop, audit):
+    stall = scaled(RPC_DEADLINE_SECONDS + 2, RPC_DEADLINE_SECONDS + 7)
+    database = dict(system._pids())["secantusdb"]
+    with placing(system, shop) as load:
+        wait_for_orders(load, 20)
+        stopped = time.monotonic()
+        os.kill(database, signal.SIGSTOP)
+        try:
+            load.wait_for(lambda answers: time.monotonic() - stopped >= stall, stall + 5, "the stall")
+        finally:
+            os.kill(database, signal.SIGCONT)
+        resumed = time.monotonic()
+        recovery = recovered_after(load, resumed)
+        wait_for_orders(load, len(load.placed()) + 20)
+
+    during = [a for a in load.all_answers() if stopped <= a.at - a.seconds and a.at < resumed]
+    assert during and all(a.status == 503 for a in during), {a.status for a in during}
+    slowest = max(a.seconds for a in load.all_answers() if a.at < resumed + 1 and a.at > stopped)
+    assert slowest < ANSWER_WITHIN_SECONDS, f"an answer during the stall took {slowest:.1f} s"
+    # Nothing a client was told failed takes effect once the database resumes.
+    audit.wait_until_settled(SETTLE_SECONDS)
+    told_unavailable = {key for key, answers in load.answers.items()
+                        if answers[-1].status == 503 and all(a.status == 503 for a in answers)}
+    took_effect = [o for o in audit.orders if o["status"] == "confirmed"
+                   and o.get("idempotency", {}).get("key") in told_unavailable]
+    assert not took_effect, f"{len(took_effect)} orders confirmed although their clients were told 503"
+
+    finish(load, audit, shop, system, "database stall",
+           f"kill -STOP of the database for {stall} s (longer than the {RPC_DEADLINE_SECONDS} s deadline), "
+           f"then kill -CONT", recovery)
+
+
+def test_database_killed_and_restarted_on_its_storage(system, shop, audit):
+    with placing(system, shop) as load:
+        wait_for_orders(load, 20)
+        pid = dict(system._pids())["secantusdb"]
+        killed = time.monotonic()
+        os.killpg(pid, signal.SIGKILL)
+        wait_until(lambda: "secantusdb" in system.dead_processes(), timeout=10, message="the database gone")
+        load.wait_for(lambda answers: sum(a.at > killed and a.status == 503 for a in answers) >= 3, 30,
+                      "503s while it is down")
+        system.start_database()
+        restarted = time.monotonic()
+        recovery = recovered_after(load, restarted)
+        wait_for_orders(load, len(load.placed()) + 20)
+
+    # Every order answered 201 before the kill is still there, confirmed (the audit's "lost").
+    finish(load, audit, shop, system, "database killed",
+           "kill -9 of the database under load, then started again on the same storage", recovery)
