@@ -306,6 +306,9 @@ class JsonHttpProtocol(HttpOnlyProtocol):
     values, one beside Transfer-Encoding, and any transfer coding but chunked.
     """
 
+    # Set when the connection closes with input unread: see finish().
+    closing_unread = False
+
     def _read_request_line(self):
         line = super()._read_request_line()
         if len(line) >= self.server.url_length_limit:
@@ -330,7 +333,7 @@ class JsonHttpProtocol(HttpOnlyProtocol):
     def _framing_error(self):
         lengths = set(self.headers.get_all("Content-Length") or ())
         codings = self.headers.get_all("Transfer-Encoding") or ()
-        if lengths and not (len(lengths) == 1 and _DIGITS.match(lengths.copy().pop())):
+        if lengths and not (len(lengths) == 1 and _DIGITS.match(next(iter(lengths)))):
             return BadRequest("Content-Length must be one number of bytes.", {"header": "Content-Length"})
         if codings:
             if [coding.strip().lower() for coding in codings] != ["chunked"]:
@@ -358,6 +361,7 @@ class JsonHttpProtocol(HttpOnlyProtocol):
             # which for a body refused for its size (or type) is all of it: close
             # it instead (the answer then says Connection: close).
             self.close_connection = 1
+            self.closing_unread = True
         return response
 
     def finish(self):
@@ -367,6 +371,9 @@ class JsonHttpProtocol(HttpOnlyProtocol):
         still sending may then lose the answer: stop writing, and read for a
         moment (within LINGER_SECONDS and LINGER_BYTES) before closing.
         """
+        if not self.closing_unread:
+            super().finish()
+            return
         try:
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_WR)
@@ -400,6 +407,7 @@ class JsonHttpProtocol(HttpOnlyProtocol):
             f"{REQUEST_ID_HEADER}: {request_id}\r\nConnection: close\r\n\r\n"
         )
         self.close_connection = True
+        self.closing_unread = True  # what is left of the request is never read
         self.wfile.write(head.encode("latin-1") + body)
         self.wfile.flush()
         self.server.log.info(f"{self.client_address[0]} refused: {error.status} {error.code}")

@@ -333,7 +333,8 @@ def read_one_response(connection):
     while b"\r\n\r\n" not in answer:
         answer += connection.recv(65536)
     head, _, body = answer.partition(b"\r\n\r\n")
-    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
     while len(body) < length:
         body += connection.recv(65536)
     return head

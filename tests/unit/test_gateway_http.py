@@ -283,7 +283,7 @@ def echo_app(environ, start_response):
     return [payload]
 
 
-def exchange(raw, keep_open=False):
+def exchange(raw):
     """Send ``raw`` bytes to JsonHttpProtocol over a socket pair; everything it answered before closing."""
     server_side, client_side = socket.socketpair()
     server = wsgi.Server(server_side, ("127.0.0.1", 0), echo_app, protocol=JsonHttpProtocol,
@@ -291,8 +291,7 @@ def exchange(raw, keep_open=False):
     server_side.settimeout(5)
     connection = eventlet.spawn(server.process_request, [("127.0.0.1", 1), server_side, wsgi.STATE_IDLE])
     client_side.sendall(raw)
-    if not keep_open:
-        client_side.shutdown(socket.SHUT_WR)
+    client_side.shutdown(socket.SHUT_WR)
     client_side.settimeout(5)
     answer = b""
     while chunk := client_side.recv(65536):
