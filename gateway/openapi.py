@@ -48,6 +48,7 @@ from common.observability import REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 from common.order_events import OrderSchema
 from common.schemas import Money, ObjectIdString, PageSchema
 from customers.schemas import CustomerQuerySchema, CustomerSchema
+from gateway.http import DEFAULT_IDLE_TIMEOUT_SECONDS, MAX_BODY_DEPTH
 from inventory.schemas import MovementSchema
 from orders.schemas import OrderQuerySchema, OrderRequestSchema
 from product.schemas import ProductChangesSchema, ProductQuerySchema, ProductSchema, StockAdjustmentSchema
@@ -109,7 +110,7 @@ with the current version in `details`, and nothing changes. A weak tag (`W/"3"`)
 **Bodies** are JSON objects sent as `application/json` (or any `type/subtype+json`; a
 `charset` parameter must be UTF-8): any other `Content-Type`, or none, is 415
 `UNSUPPORTED_MEDIA_TYPE`, refused unread. A body is at most 1 MiB (413 `PAYLOAD_TOO_LARGE`,
-answered before it is read whole, chunked or not), nested at most 32 deep, with no key twice
+answered before it is read whole, chunked or not), nested at most {MAX_BODY_DEPTH} deep, with no key twice
 in one object (400 `BAD_REQUEST`, `details.key` naming it). No text field takes a control
 character (400 `VALIDATION_FAILED` naming the field); a description may hold tabs and line
 breaks, other text is one line.
@@ -124,7 +125,7 @@ in all or more than 100 of them (431 `HEADER_FIELDS_TOO_LARGE`), a malformed req
 `Content-Length` that is not one plain number, or is sent beside `Transfer-Encoding` (400
 `BAD_REQUEST`), a transfer coding other than `chunked` (501 `NOT_IMPLEMENTED`) and HTTP/2 or
 later on this port (505 `HTTP_VERSION_NOT_SUPPORTED`). A connection that sends nothing for the
-gateway's idle timeout (`GATEWAY_IDLE_TIMEOUT`, 60 s) is closed; a body that stalls that long
+gateway's idle timeout (`GATEWAY_IDLE_TIMEOUT`, {DEFAULT_IDLE_TIMEOUT_SECONDS} s by default) is closed; a body that stalls that long
 is 408 `REQUEST_TIMEOUT`. A refused request changes nothing.
 
 Every response carries an `{REQUEST_ID_HEADER}` header: the client's own (a token of up to 128
