@@ -288,7 +288,7 @@ def check_query(request, allowed):
 
 
 # What the HTTP parser (http.server's, under eventlet's) refuses, by the status it picks.
-_PROTOCOL_ERRORS = {
+PROTOCOL_ERRORS = {
     400: BadRequest, 414: UriTooLong, 431: HeaderFieldsTooLarge,
     501: NotImplementedByServer, 505: HttpVersionNotSupported,
 }
@@ -391,7 +391,7 @@ class JsonHttpProtocol(HttpOnlyProtocol):
 
     def send_error(self, code, message=None, explain=None):
         """http.server's refusals (a malformed request line, too many headers ...), as JSON."""
-        error = _PROTOCOL_ERRORS.get(code, BadRequest)
+        error = PROTOCOL_ERRORS.get(code, BadRequest)
         self.refuse(error(f"{message}." if message else None))
 
     def refuse(self, error, request_id=None):

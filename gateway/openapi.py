@@ -26,9 +26,6 @@ from common.errors import (
     OrderCancelled,
     MethodNotAllowed,
     OrderNotFound,
-    HeaderFieldsTooLarge,
-    HttpVersionNotSupported,
-    NotImplementedByServer,
     PayloadTooLarge,
     PreconditionFailed,
     RequestTimeout,
@@ -41,14 +38,13 @@ from common.errors import (
     UnknownCustomer,
     UnknownProduct,
     UnsupportedMediaType,
-    UriTooLong,
     ValidationFailed,
 )
 from common.observability import REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 from common.order_events import OrderSchema
 from common.schemas import Money, ObjectIdString, PageSchema
 from customers.schemas import CustomerQuerySchema, CustomerSchema
-from gateway.http import DEFAULT_IDLE_TIMEOUT_SECONDS, MAX_BODY_DEPTH
+from gateway.http import DEFAULT_IDLE_TIMEOUT_SECONDS, MAX_BODY_DEPTH, PROTOCOL_ERRORS
 from inventory.schemas import MovementSchema
 from orders.schemas import OrderQuerySchema, OrderRequestSchema
 from product.schemas import ProductChangesSchema, ProductQuerySchema, ProductSchema, StockAdjustmentSchema
@@ -79,8 +75,6 @@ IF_NONE_MATCH = "IfNoneMatch"
 # Errors of a route that reads a JSON body (every route refuses query parameters it does
 # not take with ValidationFailed: _operation adds it).
 BODY_ERRORS = (BadRequest, ValidationFailed, RequestTimeout, PayloadTooLarge, UnsupportedMediaType)
-# What the HTTP server refuses before any route runs, on every path (the HttpRefusal response).
-PROTOCOL_ERRORS = (BadRequest, UriTooLong, HeaderFieldsTooLarge, NotImplementedByServer, HttpVersionNotSupported)
 
 DESCRIPTION = f"""\
 The REST gateway of the sales back office: products with stock, customers, and orders
@@ -125,8 +119,8 @@ in all or more than 100 of them (431 `HEADER_FIELDS_TOO_LARGE`), a malformed req
 `Content-Length` that is not one plain number, or is sent beside `Transfer-Encoding` (400
 `BAD_REQUEST`), a transfer coding other than `chunked` (501 `NOT_IMPLEMENTED`) and HTTP/2 or
 later on this port (505 `HTTP_VERSION_NOT_SUPPORTED`). A connection that sends nothing for the
-gateway's idle timeout (`GATEWAY_IDLE_TIMEOUT`, {DEFAULT_IDLE_TIMEOUT_SECONDS} s by default) is closed; a body that stalls that long
-is 408 `REQUEST_TIMEOUT`. A refused request changes nothing.
+gateway's idle timeout (`GATEWAY_IDLE_TIMEOUT`, {DEFAULT_IDLE_TIMEOUT_SECONDS} s by default) is
+closed; a body that stalls that long is 408 `REQUEST_TIMEOUT`. A refused request changes nothing.
 
 Every response carries an `{REQUEST_ID_HEADER}` header: the client's own (a token of up to 128
 letters, digits and `._:-`) or a new one; it is logged by every service the request reaches.
@@ -419,8 +413,10 @@ def build_spec():
         "description": "The methods the path allows.", "schema": {"type": "string"}, "required": True,
     }
     spec.components.response("MethodNotAllowed", not_allowed)
+    # What the HTTP server refuses before any route runs, on every path.
     spec.components.response("HttpRefusal", _error_response(
-        PROTOCOL_ERRORS, "The HTTP server refused the request before any route ran, and closed the connection.",
+        list(PROTOCOL_ERRORS.values()),
+        "The HTTP server refused the request before any route ran, and closed the connection.",
     ))
 
     by_path = defaultdict(dict)
