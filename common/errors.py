@@ -180,6 +180,45 @@ class PayloadTooLarge(ServiceError):
     default_message = "The request body is too large."
 
 
+class UnsupportedMediaType(ServiceError):
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    default_message = "The body must be sent as application/json."
+
+
+# Refusals of the HTTP server itself, before any route runs (gateway/http.py).
+
+
+class RequestTimeout(ServiceError):
+    status = 408
+    code = "REQUEST_TIMEOUT"
+    default_message = "The request did not arrive in time."
+
+
+class UriTooLong(ServiceError):
+    status = 414
+    code = "URI_TOO_LONG"
+    default_message = "The request line is too long."
+
+
+class HeaderFieldsTooLarge(ServiceError):
+    status = 431
+    code = "HEADER_FIELDS_TOO_LARGE"
+    default_message = "The request headers are too large."
+
+
+class NotImplementedByServer(ServiceError):
+    status = 501
+    code = "NOT_IMPLEMENTED"
+    default_message = "The server does not support this feature of HTTP."
+
+
+class HttpVersionNotSupported(ServiceError):
+    status = 505
+    code = "HTTP_VERSION_NOT_SUPPORTED"
+    default_message = "The server speaks HTTP/1.0 and HTTP/1.1."
+
+
 class ReservationClosed(Conflict):
     code = "RESERVATION_CLOSED"
     default_message = "The stock reservation for this order was already released."

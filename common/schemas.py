@@ -20,6 +20,12 @@ MAX_ORDER_TOTAL = MAX_MONEY * MAX_ORDER_QUANTITY * MAX_ORDER_ITEMS
 # Plain decimal notation only: no exponents, underscores or non-ASCII digits.
 _DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 _WHOLE_NUMBER_TEXT = re.compile(r"^-?[0-9]{1,9}$")
+# Unicode's control characters (C0, DEL, C1) but the tab, line feed and carriage
+# return that multi-line text holds: none is text a client means to store (a NUL
+# ends a string in C, ESC starts a terminal escape).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# What a single line may not hold besides those: Unicode's line and paragraph separators too.
+_LINE_BREAK_OR_TAB = re.compile(r"[\t\n\r\u2028\u2029]")
 
 
 class Money(fields.Field):
@@ -88,10 +94,25 @@ class Reference(fields.String):
 
 
 class StrictString(fields.String):
-    """A string that is stripped, so "  " counts as empty."""
+    """Text that is stripped, so "  " counts as empty; one line unless ``multiline``.
+
+    Control characters are refused in every string ``load`` takes (see
+    ``_invalid_text``); a single line (a name, a city, a phone number) also
+    refuses the tab and the line breaks that text may otherwise hold: in one,
+    they would only break the line a log, a label or an address prints it on.
+    """
+
+    default_error_messages = {"multiline": "Must be one line: no tab or line break."}
+
+    def __init__(self, multiline=False, **kwargs):
+        super().__init__(**kwargs)
+        self.multiline = multiline
 
     def _deserialize(self, value, attr, data, **kwargs):
-        return super()._deserialize(value, attr, data, **kwargs).strip()
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if not self.multiline and _LINE_BREAK_OR_TAB.search(text):
+            raise self.make_error("multiline")
+        return text
 
 
 class StrictInteger(fields.Integer):
@@ -185,10 +206,15 @@ class PageSchema(Schema):
 
 
 def load(schema, data, **kwargs):
-    """Validate ``data`` with ``schema`` or raise ValidationFailed with field errors."""
+    """Validate ``data`` with ``schema`` or raise ValidationFailed with field errors.
+
+    Every string in ``data``, keys included, must be text: this is the one
+    door into every service, from HTTP or RPC, so no field of any schema
+    stores a control character or a lone surrogate.
+    """
     if not isinstance(data, dict):
         raise ValidationFailed("The body must be a JSON object.")
-    broken = _unencodable_text(data)
+    broken = _invalid_text(data)
     if broken:
         raise ValidationFailed(details=broken)
     try:
@@ -197,17 +223,21 @@ def load(schema, data, **kwargs):
         raise ValidationFailed(details=exc.normalized_messages()) from None
 
 
-def _unencodable_text(value):
-    """Field errors for text that UTF-8 cannot encode, or None.
+def _invalid_text(value):
+    """Field errors for strings that are not text to store, or None.
 
     JSON's \\u escapes can spell a lone surrogate ("\\ud800"): valid JSON, but
-    not text, and MongoDB cannot store it.
+    not text, and MongoDB cannot store it. They can spell a NUL or another
+    control character too (see ``_CONTROL``).
     """
     if isinstance(value, str):
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
             return ["Not valid text: it holds a lone UTF-16 surrogate."]
+        control = _CONTROL.search(value)
+        if control:
+            return [f"Not valid text: it holds the control character U+{ord(control.group()):04X}."]
         return None
     if isinstance(value, dict):
         pairs = value.items()
@@ -217,7 +247,7 @@ def _unencodable_text(value):
         return None
     errors = {}
     for key, item in pairs:
-        error = _unencodable_text(key) or _unencodable_text(item)
+        error = _invalid_text(key) or _invalid_text(item)
         if error:
             errors[key] = error
     return errors or None

@@ -28,6 +28,7 @@ from common.errors import (
     OrderNotFound,
     PayloadTooLarge,
     PreconditionFailed,
+    RequestTimeout,
     ProductNotFound,
     RouteNotFound,
     ServiceError,
@@ -36,12 +37,14 @@ from common.errors import (
     StockLimitExceeded,
     UnknownCustomer,
     UnknownProduct,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 from common.observability import REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 from common.order_events import OrderSchema
 from common.schemas import Money, ObjectIdString, PageSchema
 from customers.schemas import CustomerQuerySchema, CustomerSchema
+from gateway.http import DEFAULT_IDLE_TIMEOUT_SECONDS, MAX_BODY_DEPTH, PROTOCOL_ERRORS
 from inventory.schemas import MovementSchema
 from orders.schemas import OrderQuerySchema, OrderRequestSchema
 from product.schemas import ProductChangesSchema, ProductQuerySchema, ProductSchema, StockAdjustmentSchema
@@ -71,7 +74,7 @@ IF_NONE_MATCH = "IfNoneMatch"
 
 # Errors of a route that reads a JSON body (every route refuses query parameters it does
 # not take with ValidationFailed: _operation adds it).
-BODY_ERRORS = (BadRequest, ValidationFailed, PayloadTooLarge)
+BODY_ERRORS = (BadRequest, ValidationFailed, RequestTimeout, PayloadTooLarge, UnsupportedMediaType)
 
 DESCRIPTION = f"""\
 The REST gateway of the sales back office: products with stock, customers, and orders
@@ -98,10 +101,26 @@ with the current version in `details`, and nothing changes. A weak tag (`W/"3"`)
 `If-Match`; `*` matches any version; a header that is not `*` or a list of entity tags is 400
 `BAD_REQUEST`. So a read-modify-write sends back the `ETag` it read.
 
+**Bodies** are JSON objects sent as `application/json` (or any `type/subtype+json`; a
+`charset` parameter must be UTF-8): any other `Content-Type`, or none, is 415
+`UNSUPPORTED_MEDIA_TYPE`, refused unread. A body is at most 1 MiB (413 `PAYLOAD_TOO_LARGE`,
+answered before it is read whole, chunked or not), nested at most {MAX_BODY_DEPTH} deep, with no key twice
+in one object (400 `BAD_REQUEST`, `details.key` naming it). No text field takes a control
+character (400 `VALIDATION_FAILED` naming the field); a description may hold tabs and line
+breaks, other text is one line.
+
 **Errors** are JSON, `{{"error": "PRODUCT_NOT_FOUND", "message": "...", "details": {{...}}}}`,
 with the status and codes each operation lists. Any route answers an unknown path with 404
 `ROUTE_NOT_FOUND` and another method with 405 `METHOD_NOT_ALLOWED` (see the `RouteNotFound`
-and `MethodNotAllowed` responses under components). A refused request changes nothing.
+and `MethodNotAllowed` responses under components). Before any route runs, the HTTP server
+refuses, in the same shape and closing the connection (the `HttpRefusal` response): a request
+line of 8 KiB or more (414 `URI_TOO_LONG`), a header line of 8 KiB or more, headers over 64 KiB
+in all or more than 100 of them (431 `HEADER_FIELDS_TOO_LARGE`), a malformed request line or a
+`Content-Length` that is not one plain number, or is sent beside `Transfer-Encoding` (400
+`BAD_REQUEST`), a transfer coding other than `chunked` (501 `NOT_IMPLEMENTED`) and HTTP/2 or
+later on this port (505 `HTTP_VERSION_NOT_SUPPORTED`). A connection that sends nothing for the
+gateway's idle timeout (`GATEWAY_IDLE_TIMEOUT`, {DEFAULT_IDLE_TIMEOUT_SECONDS} s by default) is
+closed; a body that stalls that long is 408 `REQUEST_TIMEOUT`. A refused request changes nothing.
 
 Every response carries an `{REQUEST_ID_HEADER}` header: the client's own (a token of up to 128
 letters, digits and `._:-`) or a new one; it is logged by every service the request reaches.
@@ -394,6 +413,11 @@ def build_spec():
         "description": "The methods the path allows.", "schema": {"type": "string"}, "required": True,
     }
     spec.components.response("MethodNotAllowed", not_allowed)
+    # What the HTTP server refuses before any route runs, on every path.
+    spec.components.response("HttpRefusal", _error_response(
+        list(PROTOCOL_ERRORS.values()),
+        "The HTTP server refused the request before any route ran, and closed the connection.",
+    ))
 
     by_path = defaultdict(dict)
     path_parameters = {}

@@ -20,7 +20,7 @@ SORT_KEYS = tuple(SORT_FIELDS) + tuple(f"-{name}" for name in SORT_FIELDS)
 class ProductSchema(RecordSchema):
     name = StrictString(required=True, validate=validate.Length(min=1, max=200))
     price = Money(required=True)
-    description = StrictString(load_default="", validate=validate.Length(max=2000))
+    description = StrictString(multiline=True, load_default="", validate=validate.Length(max=2000))
     stock = StrictInteger(load_default=0, validate=validate.Range(min=0, max=MAX_STOCK))
 
 

@@ -301,6 +301,9 @@ def test_refusals_of_a_stock_adjustment(api):
     api.error("POST", path, 400, "BAD_REQUEST", data='{"change": ', headers=headers)
     api.error("POST", path, 413, "PAYLOAD_TOO_LARGE", data='{"change": "' + "x" * (1024 * 1024) + '"}',
               headers=headers)
+    api.error("POST", path, 415, "UNSUPPORTED_MEDIA_TYPE", data='{"change": 1}',
+              headers={"Content-Type": "text/plain"})
+    api.error("POST", path, 400, "BAD_REQUEST", data='{"change": 1, "change": 2}', headers=headers)
     api.error("POST", f"/products/{OTHER_ID}/stock-adjustments", 404, "PRODUCT_NOT_FOUND", json={"change": 1})
     assert api.get(f"/products/{product['id']}").json() == product
 

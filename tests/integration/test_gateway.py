@@ -1,4 +1,8 @@
 """The REST contract of the gateway, route by route, over real HTTP, RabbitMQ and database."""
+import logging
+import os
+import resource
+import socket
 import time
 
 import eventlet
@@ -885,3 +889,36 @@ def test_path_with_double_slash_is_a_json_404(api):
     assert response.status_code == 404, response.text
     assert response.headers["Content-Type"].startswith("application/json"), response.text[:100]
     assert response.json()["error"] == "ROUTE_NOT_FOUND"
+
+
+
+# the HTTP edge: running out of file descriptors
+
+
+def test_the_gateway_survives_running_out_of_file_descriptors_and_serves_again(start_stack, port, caplog):
+    """accept() failing with EMFILE ended nameko's accept loop, and with it the gateway."""
+    gateway = start_stack()[GatewayService.name]
+    caplog.set_level(logging.WARNING, logger="gateway.http")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    flood = []
+    try:
+        # This process holds both ends, so a limit a little above what is open
+        # now is used up by the clients' sockets and the gateway's accept() fails.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 20, hard))
+        while True:
+            try:
+                flood.append(socket.create_connection(("127.0.0.1", port), timeout=5))
+            except OSError:  # EMFILE: the limit is reached
+                break
+        # Until the limit is lifted, the gateway meets EMFILE on every accept.
+        wait_until(lambda: "Cannot accept connections (EMFILE)" in caplog.text, timeout=5,
+                   message="the gateway to run out of file descriptors")
+    finally:
+        for connection in flood:
+            connection.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    response = wait_until(lambda: requests.get(f"http://127.0.0.1:{port}/openapi.json", timeout=5),
+                          timeout=10, message="the gateway to answer again")
+    assert response.status_code == 200
+    assert not gateway._died.ready()  # nameko kills a container whose accept loop raised

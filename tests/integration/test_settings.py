@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import logging.config
+import socket
 import time
 
 import eventlet
@@ -28,13 +29,14 @@ from common.errors import ServiceUnavailable, UnknownCustomer
 from common.order_events import ORDER_CREATED, OrderSchema, OrderStatus
 from common.storage import now
 from customers.service import CustomersService
+from gateway.service import GatewayService
 from inventory.service import InventoryService
 from orders.service import OrdersService
 from orders.storage import outbox_event
 from orders.workflow import price_lines
 from product.service import ProductService
 from shipping.service import ShippingService
-from support import wait_until
+from support import free_port, wait_until
 
 CUSTOMER_ID = str(ObjectId())
 # Older than the defaults of PENDING_ORDER_TIMEOUT (30 s) and SWEEP_RETRY_AFTER (5 s).
@@ -323,3 +325,38 @@ def test_without_SHIPPING_AUTO_DISPATCH_SECONDS_nothing_ships_by_itself(start, c
 
     assert cluster.orders.get_order(order["id"])["status"] == OrderStatus.CONFIRMED.value
     assert cluster.shipping.get_shipment(order["id"])["status"] == "pending"
+
+
+def read_one_response(connection):
+    """One HTTP response's bytes from ``connection``, by its Content-Length."""
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += connection.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += connection.recv(65536)
+    return head
+
+
+@pytest.mark.parametrize("idle_timeout", [1, 2])
+def test_the_gateway_closes_a_connection_idle_for_GATEWAY_IDLE_TIMEOUT(start, idle_timeout):
+    port = free_port()
+    start([GatewayService], GATEWAY_IDLE_TIMEOUT=str(idle_timeout), WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as silent, \
+            socket.create_connection(("127.0.0.1", port), timeout=10) as kept_alive:
+        opened = time.monotonic()
+        kept_alive.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: shop\r\n\r\n")
+        assert read_one_response(kept_alive).startswith(b"HTTP/1.1 200 ")
+        answered = time.monotonic()
+
+        # Each is closed by the server (the read ends) once idle that long, not before.
+        assert silent.recv(1) == b""
+        silent_for = time.monotonic() - opened
+        assert kept_alive.recv(1) == b""
+        kept_alive_for = time.monotonic() - answered
+
+    assert idle_timeout - 0.2 < silent_for < idle_timeout + 1.5
+    assert idle_timeout - 0.2 < kept_alive_for < idle_timeout + 1.5

@@ -23,6 +23,7 @@ CONFIG_SETTINGS = {
                                "mongodb://127.0.0.1:27017/?serverSelectionTimeoutMS=2000&journal=true",
                                "mongodb://db:27018/?replicaSet=rs0", "mongodb://db:27018/?replicaSet=rs0"),
     "RPC_TIMEOUT": (["RPC_TIMEOUT"], 5, "2.5", 2.5),
+    "GATEWAY_IDLE_TIMEOUT": (["GATEWAY_IDLE_TIMEOUT"], 60, "5", 5),
     "PENDING_ORDER_TIMEOUT": (["PENDING_ORDER_TIMEOUT"], 30, "7", 7),
     "SWEEP_RETRY_AFTER": (["SWEEP_RETRY_AFTER"], 5, "0.5", 0.5),
     "CUSTOMER_CACHE_SECONDS": (["CUSTOMER_CACHE_SECONDS"], 60, "3", 3),

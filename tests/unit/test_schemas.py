@@ -1,4 +1,5 @@
 """Product, customer and paging schemas, and the load helpers that wrap them."""
+import copy
 import datetime
 from decimal import Decimal
 
@@ -8,6 +9,7 @@ from marshmallow import ValidationError
 from common.errors import ValidationFailed
 from common.schemas import PageSchema, expected_versions, given, load, load_changes, page_of
 from customers.schemas import CustomerQuerySchema, CustomerSchema
+from orders.schemas import OrderQuerySchema, OrderRequestSchema
 from product.schemas import (
     MAX_STOCK,
     ProductChangesSchema,
@@ -485,3 +487,92 @@ def test_customer_rejects_unknown_field():
 
 def test_customer_partial_load_applies_no_defaults():
     assert CustomerSchema().load({"name": "Bo"}, partial=True) == {"name": "Bo"}
+
+
+# control characters: refused by load in every string of every schema; one-line text refuses line breaks
+
+
+VALID_ORDER = {"customer_id": ID, "items": [{"product_id": ID, "quantity": 1}]}
+
+
+def set_at(document, path, value):
+    """A copy of ``document`` with ``value`` at ``path`` (keys and list indexes)."""
+    document = copy.deepcopy(document)
+    target = document
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return document
+
+
+def error_at(details, path):
+    for key in path:
+        details = details[key]
+    return details
+
+
+# Every text field a client can send, by schema: what each loads from HTTP bodies and query strings.
+TEXT_FIELDS = [
+    (ProductSchema(), VALID_PRODUCT, ("name",)),
+    (ProductSchema(), VALID_PRODUCT, ("description",)),
+    (ProductChangesSchema(), VALID_PRODUCT, ("name",)),
+    (CustomerSchema(), VALID_CUSTOMER, ("name",)),
+    (CustomerSchema(), VALID_CUSTOMER, ("email",)),
+    (CustomerSchema(), VALID_CUSTOMER, ("phone",)),
+    (CustomerSchema(), {**VALID_CUSTOMER, "address": {"city": "London"}}, ("address", "street")),
+    (CustomerSchema(), {**VALID_CUSTOMER, "address": {"city": "London"}}, ("address", "city")),
+    (CustomerSchema(), {**VALID_CUSTOMER, "address": {"city": "London"}}, ("address", "postal_code")),
+    (CustomerSchema(), {**VALID_CUSTOMER, "address": {"city": "London"}}, ("address", "country")),
+    (OrderRequestSchema(), VALID_ORDER, ("customer_id",)),
+    (OrderRequestSchema(), VALID_ORDER, ("items", 0, "product_id")),
+    (ProductQuerySchema(), {}, ("q",)),
+    (ProductQuerySchema(), {}, ("sort",)),
+    (CustomerQuerySchema(), {}, ("q",)),
+    (OrderQuerySchema(), {}, ("customer_id",)),
+    (OrderQuerySchema(), {}, ("status",)),
+]
+
+
+@pytest.mark.parametrize("schema, valid, path", TEXT_FIELDS,
+                         ids=[f"{type(s).__name__}.{'.'.join(map(str, p))}" for s, _, p in TEXT_FIELDS])
+@pytest.mark.parametrize("character", ["\x00", "\x01", "\x1b", "\x7f", "\x85", "\x9f"],
+                         ids=["NUL", "SOH", "ESC", "DEL", "NEL", "APC"])
+def test_a_control_character_in_any_text_field_is_refused_naming_the_field(schema, valid, path, character):
+    with pytest.raises(ValidationFailed) as caught:
+        load(schema, set_at(valid, path, f"a{character}b"))
+    assert error_at(caught.value.details, path) == [
+        f"Not valid text: it holds the control character U+{ord(character):04X}."
+    ]
+
+
+def test_a_control_character_in_a_key_is_refused():
+    with pytest.raises(ValidationFailed) as caught:
+        load(ProductSchema(), {**VALID_PRODUCT, "na\x00me": "Lamp"})
+    assert list(caught.value.details) == ["na\x00me"]
+
+
+@pytest.mark.parametrize("text", ["Warm light.\nDimmable.", "Size:\t40 cm", "Line one\r\nLine two"])
+def test_a_description_may_hold_tabs_and_line_breaks(text):
+    assert load(ProductSchema(), {**VALID_PRODUCT, "description": text})["description"] == text
+
+
+ONE_LINE_FIELDS = [(schema, valid, path) for schema, valid, path in TEXT_FIELDS
+                   if path[-1] in ("name", "street", "city", "postal_code", "country", "phone")]
+
+
+@pytest.mark.parametrize("schema, valid, path", ONE_LINE_FIELDS,
+                         ids=[f"{type(s).__name__}.{'.'.join(map(str, p))}" for s, _, p in ONE_LINE_FIELDS])
+@pytest.mark.parametrize("character", ["\n", "\r", "\t", "\u2028", "\u2029"])
+def test_one_line_text_refuses_a_tab_or_line_break_inside_it(schema, valid, path, character):
+    with pytest.raises(ValidationFailed) as caught:
+        load(schema, set_at(valid, path, f"1{character}2"))
+    assert error_at(caught.value.details, path) == ["Must be one line: no tab or line break."]
+
+
+def test_one_line_text_still_drops_surrounding_blanks():
+    assert load(ProductSchema(), {**VALID_PRODUCT, "name": "\n Lamp\t"})["name"] == "Lamp"
+
+
+@pytest.mark.parametrize("text", ["Café Ünïcode", "日本語の名前", "emoji \U0001F600", "a\u00a0b"])
+def test_text_beyond_ascii_is_taken(text):
+    assert load(ProductSchema(), {**VALID_PRODUCT, "name": text})["name"] == text
