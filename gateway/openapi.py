@@ -17,6 +17,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import Schema, fields, validate
 
 from common.errors import (
+    IdempotencyKeyReused,
     BadRequest,
     CustomerNotFound,
     EmailAlreadyExists,
@@ -195,6 +196,18 @@ IF_MATCH_PARAMETER = {
                    "`ETag` gave them), else 412 and nothing changes; `*`: any version.",
     "example": '"3"',
 }
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+    "description": "Any unique string (a UUID): sent again with the same key and body, the request "
+                   "creates nothing new and answers with what the first one created, so a client that got "
+                   "no answer (a timeout, a 503) can retry without creating twice. The same key with another "
+                   "body is 422 `IDEMPOTENCY_KEY_REUSED`. A key stays bound as long as its record exists; "
+                   "an order refused (409) or given up (503) lets its key go, so its retry is tried again.",
+    "example": "5f1c2a9e-0b7d-4b8e-9f43-2f4f3c0f6a11",
+}
 IF_NONE_MATCH_PARAMETER = {
     "name": "If-None-Match",
     "in": "header",
@@ -228,7 +241,7 @@ ROUTES = [
         "x-query": ProductQuerySchema, "x-ok": (200, "A page of products.", "ProductPage"),
     }),
     ("post", "/products", {
-        "operationId": "create_product", "tags": ["products"], "summary": "Create a product",
+        "x-idempotent": True, "operationId": "create_product", "tags": ["products"], "summary": "Create a product",
         "x-body": "ProductInput", "x-ok": (201, "Created.", "Product"), "x-errors": BODY_ERRORS,
     }),
     ("get", "/products/{product_id}", {
@@ -281,7 +294,7 @@ ROUTES = [
         "x-query": CustomerQuerySchema, "x-ok": (200, "A page of customers.", "CustomerPage"),
     }),
     ("post", "/customers", {
-        "operationId": "create_customer", "tags": ["customers"], "summary": "Create a customer",
+        "x-idempotent": True, "operationId": "create_customer", "tags": ["customers"], "summary": "Create a customer",
         "description": "The email must be unique, ignoring case.",
         "x-body": "CustomerInput", "x-ok": (201, "Created.", "Customer"),
         "x-errors": BODY_ERRORS + (EmailAlreadyExists,),
@@ -313,7 +326,7 @@ ROUTES = [
         "x-query": OrderQuerySchema, "x-ok": (200, "A page of orders.", "OrderPage"),
     }),
     ("post", "/orders", {
-        "operationId": "create_order", "tags": ["orders"], "summary": "Place an order",
+        "x-idempotent": True, "operationId": "create_order", "tags": ["orders"], "summary": "Place an order",
         "description": "1–100 items, quantity 1–1000, each product once. The stock of every item is "
                        "reserved, or none is: 201 with the confirmed order, or an error and nothing held.",
         "x-body": "OrderRequest", "x-ok": (201, "Placed.", "Order"),
@@ -561,6 +574,8 @@ def _operation(converter, route):
     precondition = route.get("x-precondition")
     if precondition:
         parameters.append(precondition)  # apispec makes the name a $ref to components/parameters
+    if route.get("x-idempotent"):
+        parameters.append(IDEMPOTENCY_KEY_PARAMETER)
     if parameters:
         operation["parameters"] = parameters
     if "x-body" in route:
@@ -593,6 +608,8 @@ def _operation(converter, route):
         }
 
     errors = list(route.get("x-errors", ()))
+    if route.get("x-idempotent"):
+        errors.append(IdempotencyKeyReused)
     errors.append(ValidationFailed)  # every route refuses query parameters it does not take
     if precondition:
         errors.append(BadRequest)  # a malformed If-Match or If-None-Match

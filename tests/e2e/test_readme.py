@@ -98,6 +98,13 @@ def test_the_conditional_requests_run_as_documented(stack):
     assert (refusal["details"]["version"], refusal["details"]["expected"]) == (2, [1])
 
 
+def test_the_idempotency_key_example_runs_as_documented(stack):
+    first, again, stock, reuse = run_as_pasted(bash_block("idempotency"), stack)
+
+    assert first == again and len(first) == 24, (first, again)
+    assert (stock, reuse) == ("3", "IDEMPOTENCY_KEY_REUSED")
+
+
 def make_targets():
     rule = re.compile(r"^([A-Za-z0-9_.-]+(?:\s+[A-Za-z0-9_.-]+)*)\s*::?(?!=)", re.M)
     return {target for match in rule.finditer(MAKEFILE.read_text()) for target in match.group(1).split()}
