@@ -22,6 +22,9 @@ from common.rpc import inherited_deadline, rpc_timeout
 from common.schemas import is_object_id
 
 
+CLEANUP_SECONDS = 1.0
+
+
 class Storage(MongoDatabase):
     def __init__(self, store_cls):
         super().__init__(on_after_setup=self._prepare_store)
@@ -64,9 +67,9 @@ class _DatabaseOutageAsUnavailable:
         @functools.wraps(attribute)
         def guarded(*args, **kwargs):
             unavailable = ServiceUnavailable(f"The {self._service_name} database is unavailable.")
-            time_left = self._time_left()
-            if time_left <= 0:
-                raise unavailable
+            # Past its deadline a worker still gets a moment per call to clean up
+            # after itself (reject the order it gave up, at once rather than by the sweeper).
+            time_left = max(self._time_left(), CLEANUP_SECONDS)
             try:
                 with pymongo.timeout(time_left):
                     return attribute(*args, **kwargs)

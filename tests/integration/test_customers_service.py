@@ -61,11 +61,11 @@ def test_email_is_returned_as_typed_and_keyed_lower_case(customers_rpc, collecti
     assert stored["email_key"] == "ada.lovelace@example.com"
 
 
-def test_unique_email_index_exists(customers_container, database):
+def test_unique_email_and_idempotency_key_indexes_exist(customers_container, database):
     indexes = database("customers").customers.index_information()
 
-    unique = [info for info in indexes.values() if info.get("unique")]
-    assert [list(map(tuple, info["key"])) for info in unique] == [[("email_key", 1)]]
+    unique = sorted(list(map(tuple, info["key"])) for info in indexes.values() if info.get("unique"))
+    assert unique == [[("email_key", 1)], [("idempotency.key", 1)]]
 
 
 def test_duplicate_email_ignoring_case_arrives_as_email_already_exists(customers_rpc, collection):

@@ -87,7 +87,7 @@ def stock_of(cluster, product):
 def reserved_order(order_store, cluster, product, quantity):
     """An order saved pending with its stock taken: what a crash right after the reservation leaves."""
     asked = [{"product_id": product["id"], "quantity": quantity}]
-    order = order_store.create_pending(CUSTOMER_ID, asked)
+    order, _ = order_store.create_pending(CUSTOMER_ID, asked)
     return order, cluster.product.reserve_stock(order["id"], asked)
 
 
