@@ -18,6 +18,10 @@ class MovementKind(str, Enum):
     SHIPPED = "shipped"
 
 
+# An order's movements within one millisecond still list in the order they happen.
+STEPS = {MovementKind.RESERVED: 0, MovementKind.RELEASED: 1, MovementKind.SHIPPED: 1}
+
+
 class MovementStore(Store):
     @property
     def movements(self):
@@ -33,6 +37,7 @@ class MovementStore(Store):
             # The id is the idempotency key: a redelivered event finds it taken.
             self.movements.insert_one({
                 "_id": f"{order_id}:{kind.value}", "order_id": order_id, "kind": kind.value, "at": now(),
+                "step": STEPS[kind],
                 "items": [{"product_id": item["product_id"], "quantity": item["quantity"]} for item in items],
             })
         except DuplicateKeyError:
@@ -42,12 +47,14 @@ class MovementStore(Store):
         """One page of the product's movements, oldest first, and how many there are."""
         query = {"items.product_id": product_id}
         skip, limit = page_bounds(page)
-        cursor = self.movements.find(query).sort([("at", ASCENDING), ("_id", ASCENDING)]).skip(skip).limit(limit)
+        cursor = (self.movements.find(query).sort([("at", ASCENDING), ("step", ASCENDING), ("_id", ASCENDING)])
+                  .skip(skip).limit(limit))
         return [_movement_of(document, product_id) for document in cursor], self.movements.count_documents(query)
 
 
 def _movement_of(document, product_id):
     movement = from_document(document)
+    movement.pop("step", None)
     # An order names each product once, so one of its items is this product's.
     item = next(item for item in movement.pop("items") if item["product_id"] == product_id)
     return {**movement, "product_id": product_id, "quantity": item["quantity"]}
