@@ -174,6 +174,14 @@ class ServiceUnavailable(ServiceError):
     default_message = "A service is unavailable; try again later."
 
 
+class OutcomeUnknown(ServiceError):
+    """A write was sent but not acknowledged in time: it may or may not have taken effect."""
+
+    status = 504
+    code = "OUTCOME_UNKNOWN"
+    default_message = "The request may have taken effect; send it again with the same Idempotency-Key."
+
+
 class PayloadTooLarge(ServiceError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"

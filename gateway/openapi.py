@@ -27,6 +27,7 @@ from common.errors import (
     OrderCancelled,
     MethodNotAllowed,
     OrderNotFound,
+    OutcomeUnknown,
     PayloadTooLarge,
     PreconditionFailed,
     RequestTimeout,
@@ -203,7 +204,7 @@ IDEMPOTENCY_KEY_PARAMETER = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
     "description": "Any unique string (a UUID): sent again with the same key and body, the request "
                    "creates nothing new and answers with what the first one created, so a client that got "
-                   "no answer (a timeout, a 503) can retry without creating twice. The same key with another "
+                   "no answer (a timeout, a 503, a 504) can retry without creating twice. The same key with another "
                    "body is 422 `IDEMPOTENCY_KEY_REUSED`. A key stays bound as long as its record exists; "
                    "an order refused (409) or given up (503) lets its key go, so its retry is tried again.",
     "example": "5f1c2a9e-0b7d-4b8e-9f43-2f4f3c0f6a11",
@@ -328,9 +329,11 @@ ROUTES = [
     ("post", "/orders", {
         "x-idempotent": True, "operationId": "create_order", "tags": ["orders"], "summary": "Place an order",
         "description": "1–100 items, quantity 1–1000, each product once. The stock of every item is "
-                       "reserved, or none is: 201 with the confirmed order, or an error and nothing held.",
+                       "reserved, or none is: 201 with the confirmed order, or an error and nothing held. "
+                       "Only 504 `OUTCOME_UNKNOWN` leaves it open (the database did not acknowledge the "
+                       "confirmation in time): send the request again with the same `Idempotency-Key`.",
         "x-body": "OrderRequest", "x-ok": (201, "Placed.", "Order"),
-        "x-errors": BODY_ERRORS + (InsufficientStock, UnknownCustomer, UnknownProduct),
+        "x-errors": BODY_ERRORS + (InsufficientStock, UnknownCustomer, UnknownProduct, OutcomeUnknown),
     }),
     ("get", "/orders/{order_id}", {
         "operationId": "get_order", "tags": ["orders"], "summary": "Read an order",

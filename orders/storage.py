@@ -7,9 +7,12 @@ steps never loses work:
 - ``outbox``: events to dispatch for the change (removed once dispatched);
 - ``release_due``: the order's stock reservation must still be released.
 """
+import contextlib
 import datetime
+import time
 import uuid
 
+import pymongo
 from bson import Decimal128
 from pymongo import ASCENDING
 
@@ -54,14 +57,19 @@ class OrderStore(RecordStore):
         """Move ``order`` from the status it was read with to ``target``, atomically, with ``changes``.
 
         ``before`` (epoch seconds): the change applies only if the database
-        applies it before then. Returns the order as updated, or None when its
-        status changed meanwhile (or ``before`` had passed).
+        applies it before then, and its acknowledgement is awaited no longer
+        (a later one could not be told to anyone). Returns the order as updated,
+        or None when its status changed meanwhile (or ``before`` had passed).
         """
         fields = {**(changes or {}), "status": target, "updated_at": moment}
         if release_due:
             fields["release_due"] = True
+        awaited = contextlib.nullcontext()
         if before is not None:
+            if before <= time.time():
+                return None  # the database would refuse it: no need to ask
             update = _applied_only_before(before, self.to_stored(fields), event)
+            awaited = pymongo.timeout(before - time.time())
         else:
             update = {"$set": self.to_stored(fields), "$inc": {"version": 1}}
             if event is not None:
@@ -72,7 +80,8 @@ class OrderStore(RecordStore):
         # The status guard makes the order as read plus these changes the
         # order as stored, version included (only a status change moves it,
         # and no status comes back): no need to read it back (nor a findAndModify).
-        result = self.records.update_one({"_id": self._oid(order["id"]), "status": order["status"]}, update)
+        with awaited:
+            result = self.records.update_one({"_id": self._oid(order["id"]), "status": order["status"]}, update)
         if not result.modified_count:
             return None
         changed = {**order, **fields, "version": order["version"] + 1}

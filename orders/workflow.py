@@ -22,6 +22,7 @@ from common.errors import (
     CustomerNotFound,
     InsufficientStock,
     OrderNotFound,
+    OutcomeUnknown,
     ServiceError,
     ServiceUnavailable,
     UnknownCustomer,
@@ -91,8 +92,17 @@ class OrderWorkflow:
             return self._give_up(order)
         lines = price_lines(reservation["items"])
         priced = {"items": lines, "total": sum(line["line_total"] for line in lines)}
-        confirmed = self._change(order, OrderStatus.CONFIRMED, changes=priced,
-                                 before=None if deadline is None else deadline - DEADLINE_MARGIN_SECONDS)
+        try:
+            confirmed = self._change(order, OrderStatus.CONFIRMED, changes=priced,
+                                     before=None if deadline is None else deadline - DEADLINE_MARGIN_SECONDS)
+        except ServiceUnavailable:
+            # The database did not acknowledge the confirmation in time, which
+            # does not mean it did not apply it (a stall, say): "nothing was
+            # placed" would be a guess, so the caller is told just that.
+            raise OutcomeUnknown(
+                "The order may have been placed: send the request again with the same Idempotency-Key "
+                "(or read the order) to learn its outcome.", {"order_id": order["id"]},
+            ) from None
         # None: cancelled meanwhile, or the confirmation reached the database too late.
         return confirmed if confirmed is not None else self._give_up(order)
 

@@ -117,6 +117,9 @@ def test_a_service_killed_mid_order_and_restarted(system, shop, audit, service):
 
 # A known defect, not a passing guarantee: on a loaded machine, after the stall the system
 # sometimes places no more orders for over a minute (seen 2 of 3 clean-clone CI runs).
+# About one run in ten on a loaded machine, the orders service's database calls keep timing out
+# for 30 s or more after the stall while the database itself sits idle (py-spy): the driver's
+# side, not reproduced with pymongo alone; open.
 @pytest.mark.xfail(reason="recovery after a database stall sometimes stalls for over a minute; open", strict=False)
 def test_database_stall_longer_than_the_deadline(system, shop, audit):
     stall = scaled(RPC_DEADLINE_SECONDS + 2, RPC_DEADLINE_SECONDS + 7)
@@ -135,7 +138,7 @@ def test_database_stall_longer_than_the_deadline(system, shop, audit):
 
     # Answered while the database was stopped (a second in: what finished as it stopped may be a 201).
     during = [a for a in load.all_answers() if stopped + 1 <= a.at < resumed]
-    assert during and all(a.status == 503 for a in during), {a.status for a in during}
+    assert during and all(a.status in (503, 504) for a in during), {a.status for a in during}
     slowest = max(a.seconds for a in load.all_answers() if a.at < resumed + 1 and a.at > stopped)
     assert slowest < ANSWER_WITHIN_SECONDS, f"an answer during the stall took {slowest:.1f} s"
     # Nothing a client was told failed takes effect once the database resumes.

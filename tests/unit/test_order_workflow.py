@@ -19,6 +19,7 @@ from common.errors import (
     OrderAlreadyShipped,
     OrderCancelled,
     OrderNotFound,
+    OutcomeUnknown,
     PreconditionFailed,
     ReservationClosed,
     ServiceUnavailable,
@@ -715,10 +716,11 @@ def test_a_request_whose_earlier_copy_stays_pending_is_unavailable_by_its_deadli
 
 def test_a_confirmation_reaching_the_database_after_the_deadline_changes_nothing(
         workflow, product, dispatch, orders_db, monkeypatch):
-    # The workflow's clock says there is time; the database's says the deadline has passed
-    # (as when the write was held up on its way).
+    # The orders service's clock says there is time; the database's says the deadline has
+    # passed (as when the write was held up on its way).
     late = time.time() - 10
-    monkeypatch.setattr(workflow_module, "time", SimpleNamespace(time=lambda: late, sleep=time.sleep))
+    for module in (workflow_module, order_storage):
+        monkeypatch.setattr(module, "time", SimpleNamespace(time=lambda: late, sleep=time.sleep))
 
     with pytest.raises(ServiceUnavailable) as unavailable:
         workflow.place(request((LAMP, 2)), deadline=late + 3)
@@ -728,6 +730,38 @@ def test_a_confirmation_reaching_the_database_after_the_deadline_changes_nothing
     assert order["status"] == "rejected" and "total" not in order and order["outbox"] == []
     product.release_stock.assert_called_once_with(order_id)  # what was reserved goes back
     assert dispatch.sent == []
+
+
+def test_a_confirmation_past_its_guard_is_not_sent(workflow, product, store, monkeypatch):
+    sent = []
+    monkeypatch.setattr(store.records, "update_one", lambda *args, **kwargs: sent.append(args))
+    order, _ = store.create_pending(CUSTOMER, [{"product_id": LAMP, "quantity": 1}])
+
+    assert store.change_status(order, "confirmed", now(), before=time.time() - 0.01) is None
+    assert sent == []
+
+
+def test_an_unacknowledged_confirmation_is_an_unknown_outcome_not_a_failure(
+        workflow, product, store, dispatch, monkeypatch):
+    change_status = store.change_status
+
+    def applied_but_unacknowledged(order, target, *args, **kwargs):
+        changed = change_status(order, target, *args, **kwargs)
+        if target == "confirmed":
+            raise ServiceUnavailable("The orders database is unavailable.")  # its answer never came
+        return changed
+
+    monkeypatch.setattr(store, "change_status", applied_but_unacknowledged)
+
+    with pytest.raises(OutcomeUnknown) as unknown:
+        workflow.place(request((LAMP, 2)), deadline=time.time() + 5, idempotency_key="k-1")
+
+    # The client was not told it failed: the order stands, and its key finds it.
+    order_id = unknown.value.details["order_id"]
+    assert store.get(order_id)["status"] == "confirmed"
+    product.release_stock.assert_not_called()
+    monkeypatch.setattr(store, "change_status", change_status)
+    assert workflow.place(request((LAMP, 2)), deadline=time.time() + 5, idempotency_key="k-1")["id"] == order_id
 
 
 def _fingerprint(placed_request):
