@@ -12,7 +12,7 @@ the HTTP server refuses before any route runs (a request line or headers too
 long, a malformed request) is answered in the same JSON error shape, by
 JsonHttpProtocol; a connection idle for GATEWAY_IDLE_TIMEOUT seconds is closed.
 With GATEWAY_API_KEYS set, a route not declared ``public`` checks the API key
-(gateway/auth.py) before anything else: a 401 reads no body and calls no service.
+(gateway/auth.py) as soon as the route is found: a 401 reads no body and calls no service.
 
 A single record goes out with its version as a strong ETag; If-Match becomes
 the ``if_version`` of the RPC write, If-None-Match a 304. A route declares the
@@ -557,6 +557,9 @@ class JsonHttpRequestHandler(HttpRequestHandler):
         try:
             self.server.api_keys.check(request.method, self.public, request.headers.get("Authorization"))
         except Unauthorized as refusal:
+            # No worker logs it: said here, with the request id the client was answered with.
+            log.info("Refused %s %s: no valid API key.", request.method, request.path,
+                     extra={REQUEST_ID: request.headers[REQUEST_ID_HEADER], "outcome": refusal.code})
             response = error_response(refusal)
             response.headers["WWW-Authenticate"] = challenge(refusal)
             return response

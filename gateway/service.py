@@ -38,7 +38,6 @@ class GatewayService:
 
     # public: open even with API keys set (gateway/auth.py), for health checks and for
     # the API's own description and its page.
-
     @http("GET", "/health", public=True)
     def health(self, request):
         pool = eventlet.GreenPool(len(self.checked_services))

@@ -184,11 +184,14 @@ def test_a_refused_request_runs_no_worker_and_calls_no_service(keyed):
 
     assert (refused.status_code, allowed.status_code) == (401, 201)
     # The allowed request, sent after, is logged by the gateway's worker and the product
-    # service; the refused one by neither.
+    # service; the refused one only by the gateway's refusal, outside any worker.
     for service in ("gateway", "product"):
         wait_until(lambda: [entry for entry in entries_for(keyed.run_dir, service, allowed_id) if "outcome" in entry],
                    timeout=10, message=f"{service} to log request {allowed_id}")
-        assert entries_for(keyed.run_dir, service, refused_id) == [], service
+    assert entries_for(keyed.run_dir, "product", refused_id) == []
+    [refusal] = entries_for(keyed.run_dir, "gateway", refused_id)
+    assert (refusal["outcome"], "entrypoint" in refusal) == ("UNAUTHORIZED", False), refusal
+    assert refusal["message"] == "Refused POST /products: no valid API key."
 
 
 def test_the_readme_example_runs_as_documented(keyed):
