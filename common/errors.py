@@ -91,6 +91,19 @@ class ShipmentNotFound(NotFound):
     resource = "Shipment"
 
 
+class Unauthorized(ServiceError):
+    """A request the gateway's API keys guard came without one (gateway/auth.py)."""
+
+    status = 401
+    code = "UNAUTHORIZED"
+    default_message = "This request needs an API key: send Authorization: Bearer <key>."
+
+
+class InvalidApiKey(Unauthorized):
+    code = "INVALID_API_KEY"
+    default_message = "The API key sent is not one the gateway takes."
+
+
 class MethodNotAllowed(ServiceError):
     status = 405
     code = "METHOD_NOT_ALLOWED"

@@ -11,6 +11,8 @@ nested at most MAX_BODY_DEPTH deep and with no key twice in one object. What
 the HTTP server refuses before any route runs (a request line or headers too
 long, a malformed request) is answered in the same JSON error shape, by
 JsonHttpProtocol; a connection idle for GATEWAY_IDLE_TIMEOUT seconds is closed.
+With GATEWAY_API_KEYS set, a route not declared ``public`` checks the API key
+(gateway/auth.py) as soon as the route is found: a 401 reads no body and calls no service.
 
 A single record goes out with its version as a strong ETag; If-Match becomes
 the ``if_version`` of the RPC write, If-None-Match a 304. A route declares the
@@ -49,11 +51,13 @@ from common.errors import (
     RequestTimeout,
     RouteNotFound,
     ServiceError,
+    Unauthorized,
     UnsupportedMediaType,
     UriTooLong,
     ValidationFailed,
 )
 from common.observability import REQUEST_ID, REQUEST_ID_HEADER, accepted_request_id
+from gateway.auth import ApiKeys, challenge
 
 log = logging.getLogger(__name__)
 
@@ -451,10 +455,15 @@ MAX_OPEN_FILES = 1 << 20
 
 
 class JsonWebServer(WebServer):
-    """nameko's web server with JSON errors, an idle timeout and an accept loop that survives a flood."""
+    """nameko's web server with JSON errors, an idle timeout, an accept loop that survives a
+    flood, and the API keys its routes check."""
 
     def setup(self):
         super().setup()
+        # Read at start, so that a malformed setting stops the gateway rather than a request.
+        self.api_keys = ApiKeys.from_config(self.container.config)
+        if self.api_keys.enabled:
+            log.info("API keys required for %s.", "every request" if self.api_keys.guard_reads else "writes")
         raise_open_file_limit()
 
     @property
@@ -530,15 +539,31 @@ class _JsonRoutingApp(WsgiApp):
 
 
 class JsonHttpRequestHandler(HttpRequestHandler):
-    """``@http(method, url, query=names)``: ``query`` names the query parameters the route
-    takes; a request with any other (or one twice) is refused before the route runs."""
+    """``@http(method, url, query=names, public=False)``: ``query`` names the query parameters
+    the route takes; a request with any other (or one twice) is refused before the route runs.
+    A ``public`` route never asks for an API key."""
 
     server = JsonWebServer()
 
-    def __init__(self, method, url, query=(), **kwargs):
+    def __init__(self, method, url, query=(), public=False, **kwargs):
         kwargs.setdefault("expected_exceptions", ServiceError)
         super().__init__(method, url, **kwargs)
         self.query = tuple(query)
+        self.public = public
+
+    def handle_request(self, request):
+        # Before nameko's handler makes the request deep (its body readable) and
+        # spawns a worker: a refused request costs no body read and no RPC.
+        try:
+            self.server.api_keys.check(request.method, self.public, request.headers.get("Authorization"))
+        except Unauthorized as refusal:
+            # No worker logs it: said here, with the request id the client was answered with.
+            log.info("Refused %s %s: no valid API key.", request.method, request.path,
+                     extra={REQUEST_ID: request.headers[REQUEST_ID_HEADER], "outcome": refusal.code})
+            response = error_response(refusal)
+            response.headers["WWW-Authenticate"] = challenge(refusal)
+            return response
+        return super().handle_request(request)
 
     def get_entrypoint_parameters(self, request):
         check_query(request, self.query)

@@ -19,6 +19,7 @@ from marshmallow import Schema, fields, validate
 from common.errors import (
     IdempotencyKeyReused,
     BadRequest,
+    InvalidApiKey,
     CustomerNotFound,
     EmailAlreadyExists,
     InsufficientStock,
@@ -39,6 +40,7 @@ from common.errors import (
     StockLimitExceeded,
     UnknownCustomer,
     UnknownProduct,
+    Unauthorized,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -46,6 +48,7 @@ from common.observability import REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 from common.order_events import OrderSchema
 from common.schemas import Money, ObjectIdString, PageSchema
 from customers.schemas import CustomerQuerySchema, CustomerSchema
+from gateway.auth import REALM
 from gateway.http import DEFAULT_IDLE_TIMEOUT_SECONDS, MAX_BODY_DEPTH, PROTOCOL_ERRORS
 from inventory.schemas import MovementSchema
 from orders.schemas import OrderQuerySchema, OrderRequestSchema
@@ -66,6 +69,9 @@ OBJECT_ID_PATTERN = r"^[0-9a-fA-F]{24}$"
 EXAMPLE_ID = "65f1c0ffee0000000000c0de"
 
 JSON = "application/json"
+API_KEY = "apiKey"
+# API keys are off unless the gateway is given some: a request may come with one or without.
+OPTIONAL_API_KEY = [{}, {API_KEY: []}]
 REQUEST_ID_REF = {"$ref": "#/components/headers/RequestId"}
 ETAG_REF = {"$ref": "#/components/headers/ETag"}
 # The records whose every answer carries their version as its ETag.
@@ -123,6 +129,13 @@ in all or more than 100 of them (431 `HEADER_FIELDS_TOO_LARGE`), a malformed req
 later on this port (505 `HTTP_VERSION_NOT_SUPPORTED`). A connection that sends nothing for the
 gateway's idle timeout (`GATEWAY_IDLE_TIMEOUT`, {DEFAULT_IDLE_TIMEOUT_SECONDS} s by default) is
 closed; a body that stalls that long is 408 `REQUEST_TIMEOUT`. A refused request changes nothing.
+
+**API keys** are off unless the gateway is started with some (`GATEWAY_API_KEYS`, comma-separated).
+Then every write (`POST`, `PUT`, `PATCH`, `DELETE`) needs `Authorization: Bearer <key>` naming one
+of them, and with `GATEWAY_AUTH_READS=true` every read too; without it the answer is 401
+`UNAUTHORIZED`, with a key that is not one of them 401 `INVALID_API_KEY`, each with a
+`WWW-Authenticate` header, and the request is refused before its body is read or any service is
+called. `/health`, `/openapi.json` and `/docs` never need a key (they have no `security`).
 
 Every response carries an `{REQUEST_ID_HEADER}` header: the client's own (a token of up to 128
 letters, digits and `._:-`) or a new one; it is logged by every service the request reaches.
@@ -228,7 +241,7 @@ def _schema_ref(name):
 # name of the GatewayService method that serves the route.
 ROUTES = [
     ("get", "/health", {
-        "operationId": "health", "tags": ["health"], "summary": "Check every service",
+        "x-public": True, "operationId": "health", "tags": ["health"], "summary": "Check every service",
         "description": "200 when every service answers a ping (which checks its database) within "
                        "2 s; 503 naming the ones that don't.",
         "x-ok": (200, "Every service answered.", "Health"),
@@ -372,17 +385,17 @@ ROUTES = [
     }),
     # this document
     ("get", "/openapi.json", {
-        "operationId": "openapi", "tags": ["documentation"], "summary": "This OpenAPI document",
+        "x-public": True, "operationId": "openapi", "tags": ["documentation"], "summary": "This OpenAPI document",
         "x-ok": (200, "The OpenAPI 3 document of this API.", "OpenAPIDocument"), "x-rpc": False,
     }),
     ("get", "/docs", {
-        "operationId": "docs", "tags": ["documentation"], "summary": "Interactive documentation",
+        "x-public": True, "operationId": "docs", "tags": ["documentation"], "summary": "Interactive documentation",
         "description": "Swagger UI showing this document; every file it needs is served from `/docs/`.",
         "x-ok": (200, "An HTML page.", None), "x-content": {"text/html": {"schema": {"type": "string"}}},
         "x-rpc": False,
     }),
     ("get", "/docs/{asset}", {
-        "operationId": "docs_asset", "tags": ["documentation"], "summary": "A file of the documentation page",
+        "x-public": True, "operationId": "docs_asset", "tags": ["documentation"], "summary": "A file of the documentation page",
         "x-params": [ASSET], "x-ok": (200, "The file.", None),
         "x-content": {
             media_type: {"schema": {"type": "string", "format": "binary"}}
@@ -420,6 +433,11 @@ def build_spec():
                        "(or `If-None-Match`).",
         "schema": {"type": "string", "pattern": r'^"[1-9][0-9]*"$', "example": '"3"'},
         "required": True,
+    })
+    spec.components.security_scheme(API_KEY, {
+        "type": "http", "scheme": "bearer",
+        "description": "One of the gateway's API keys (`GATEWAY_API_KEYS`), when it has any: needed for "
+                       "every write, and with `GATEWAY_AUTH_READS=true` for every read.",
     })
     spec.components.parameter(IF_MATCH, "header", IF_MATCH_PARAMETER)
     spec.components.parameter(IF_NONE_MATCH, "header", IF_NONE_MATCH_PARAMETER)
@@ -567,6 +585,20 @@ def _error_response(error_classes, description=""):
     }
 
 
+def _unauthorized():
+    response = _error_response(
+        [Unauthorized, InvalidApiKey],
+        "Only when the gateway has API keys (`GATEWAY_API_KEYS`): a write, or with "
+        "`GATEWAY_AUTH_READS=true` any request, without `Authorization: Bearer <key>` (`UNAUTHORIZED`) "
+        "or with a key that is not one of them (`INVALID_API_KEY`). Nothing was read or changed.",
+    )
+    response["headers"]["WWW-Authenticate"] = {
+        "description": f'`Bearer realm="{REALM}"`, with `error="invalid_token"` when the key sent is wrong.',
+        "schema": {"type": "string"}, "required": True,
+    }
+    return response
+
+
 def _operation(converter, route):
     operation = {key: value for key, value in route.items() if not key.startswith("x-")}
     parameters = []
@@ -604,6 +636,9 @@ def _operation(converter, route):
             "content": {JSON: {"schema": _schema_ref(extra_schema)}},
         }
 
+    if not route.get("x-public"):
+        operation["security"] = OPTIONAL_API_KEY
+        responses[401] = _unauthorized()
     if precondition == IF_NONE_MATCH:
         responses[304] = {
             "description": "Not modified: the record is at a version If-None-Match names.",

@@ -45,9 +45,15 @@ def nameko_command(module):
     return ["nameko", "run", "--config", CONFIG, module]
 
 
-def run_tool(name, *args):
-    # COMPOSE_* variables of whoever runs the tests must not change the result.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("COMPOSE_")}
+# Settings the compose file takes from the shell running it.
+FROM_THE_SHELL = ("GATEWAY_API_KEYS", "GATEWAY_AUTH_READS")
+
+
+def run_tool(name, *args, environment=None):
+    # COMPOSE_* variables (and the settings above) of whoever runs the tests must not change the result.
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith("COMPOSE_") and key not in FROM_THE_SHELL}
+    env.update(environment or {})
     return subprocess.run(
         [str(BIN / name), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )
@@ -140,6 +146,19 @@ def test_gateway_listens_on_every_interface_at_the_published_port(services):
     host, _, port = gateway["environment"]["WEB_SERVER_ADDRESS"].rpartition(":")
     assert host == "0.0.0.0"
     assert [int(p["target"]) for p in gateway["ports"]] == [int(port)]
+
+
+def test_the_gateway_has_no_api_keys_unless_the_shell_sets_them(services):
+    assert {name: services["gateway"]["environment"][name] for name in FROM_THE_SHELL} == {
+        "GATEWAY_API_KEYS": "", "GATEWAY_AUTH_READS": "false",
+    }
+    settings = {"GATEWAY_API_KEYS": "key-1,key-2", "GATEWAY_AUTH_READS": "true"}
+    run = run_tool("docker-compose", "-f", str(COMPOSE_FILE), "config", "--format", "json", environment=settings)
+    assert run.returncode == 0, run.stderr
+    environment = json.loads(run.stdout)["services"]["gateway"]["environment"]
+    assert {name: environment[name] for name in FROM_THE_SHELL} == settings
+    # only the gateway checks keys
+    assert not [name for name in DATABASE_SERVICES if set(FROM_THE_SHELL) & set(services[name]["environment"])]
 
 
 HEALTHCHECKS = {

@@ -4,7 +4,9 @@ The ``stack`` fixture gives the session a throw-away RabbitMQ vhost, starts
 every service (and SecantusDB, unless MONGODB_CONNECTION_URL is set) with
 `make up` on free ports under a temporary RUN_DIR, and yields the gateway's
 base URL. At the end `make down` must stop every process it started.
+``start_stack`` starts another system the same way, with settings of its own.
 """
+import contextlib
 import os
 import signal
 import subprocess
@@ -63,13 +65,13 @@ def stack_info(stack):
     return types.SimpleNamespace(**_started)
 
 
-@pytest.fixture(scope="session")
-def stack(rabbit_manager, tmp_path_factory):
-    """The running system; yields the gateway's base URL ("http://127.0.0.1:<port>")."""
+@contextlib.contextmanager
+def _running_stack(rabbit_manager, run_dir, **settings):
+    """The system started with `make up` on its own vhost and free ports, ``settings`` in its
+    environment; yields how it was started (see ``stack_info``), and checks `make down` after."""
     vhost = f"e2e_{uuid.uuid4().hex[:12]}"
     rabbit_manager.create_vhost(vhost)
     rabbit_manager.set_vhost_permissions(vhost, "guest", ".*", ".*", ".*")
-    run_dir = tmp_path_factory.mktemp("stack")
     gateway_address = f"127.0.0.1:{free_port()}"
     env = {
         **os.environ,
@@ -77,6 +79,7 @@ def stack(rabbit_manager, tmp_path_factory):
         "GATEWAY_ADDRESS": gateway_address,
         "MONGO_PORT": str(free_port()),
         "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}",
+        **settings,
     }
     try:
         code, output = _run_make("up", env)
@@ -85,11 +88,10 @@ def stack(rabbit_manager, tmp_path_factory):
             assert code == 0, (
                 f"`make up` failed (exit {code}):\n{output}\n{_logs(run_dir)}"
             )
-            _started.update(
+            yield types.SimpleNamespace(
                 base_url=f"http://{gateway_address}", amqp_uri=env["AMQP_URI"], run_dir=run_dir,
                 mongo_url=env.get("MONGODB_CONNECTION_URL") or f"mongodb://127.0.0.1:{env['MONGO_PORT']}",
             )
-            yield f"http://{gateway_address}"
         finally:
             # Read before `make down`, which removes the pid files.
             pids = {**pids, **recorded_pids(run_dir)}
@@ -110,13 +112,42 @@ def stack(rabbit_manager, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def stack(rabbit_manager, tmp_path_factory):
+    """The running system; yields the gateway's base URL ("http://127.0.0.1:<port>")."""
+    # No API keys, whatever the shell running the tests has set (tests/e2e/test_api_keys.py has them).
+    with _running_stack(rabbit_manager, tmp_path_factory.mktemp("stack"),
+                        GATEWAY_API_KEYS="", GATEWAY_AUTH_READS="false") as started:
+        _started.update(vars(started))
+        yield started.base_url
+
+
+@pytest.fixture(scope="session")
 def http(stack):
     """A requests session whose paths are relative to the gateway: ``http.get("/health")``."""
+    with _client(stack) as client:
+        yield client
 
+
+@pytest.fixture(scope="session")
+def start_stack(rabbit_manager, tmp_path_factory):
+    """``with start_stack(SETTING="value", ...) as started:`` a system of its own with these
+    settings, for a module whose settings the shared ``stack`` must not have. ``started`` is
+    as ``stack_info``, and ``started.http`` a client of it as ``http`` is."""
+
+    @contextlib.contextmanager
+    def start(**settings):
+        with _running_stack(rabbit_manager, tmp_path_factory.mktemp("stack"), **settings) as started, \
+                _client(started.base_url) as client:
+            started.http = client
+            yield started
+
+    return start
+
+
+def _client(base_url):
     class Client(requests.Session):
         def request(self, method, url, *args, **kwargs):
             kwargs.setdefault("timeout", REQUEST_TIMEOUT_SECONDS)
-            return super().request(method, stack + url, *args, **kwargs)
+            return super().request(method, base_url + url, *args, **kwargs)
 
-    with Client() as client:
-        yield client
+    return Client()

@@ -1,5 +1,6 @@
 """The README works when pasted: its walkthrough runs against the stack, its make targets exist."""
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -18,12 +19,13 @@ def bash_block(marker):
     return match.group(1)
 
 
-def run_as_pasted(script, stack):
-    """Run a README block against the stack (its documented URL replaced); its output lines."""
+def run_as_pasted(script, stack, **environment):
+    """Run a README block against the stack (its documented URL replaced), with ``environment``
+    added to the shell's; its output lines."""
     assert DOCUMENTED_URL in script
     result = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script.replace(DOCUMENTED_URL, stack)], cwd=ROOT,
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, env={**os.environ, **environment},
     )
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr}"
     return result.stdout.splitlines()

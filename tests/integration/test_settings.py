@@ -21,6 +21,7 @@ import time
 
 import eventlet
 import pytest
+import requests
 from bson import ObjectId
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_hook
@@ -29,6 +30,7 @@ from common.errors import ServiceUnavailable, UnknownCustomer
 from common.order_events import ORDER_CREATED, OrderSchema, OrderStatus
 from common.storage import now
 from customers.service import CustomersService
+from gateway.auth import SettingError
 from gateway.service import GatewayService
 from inventory.service import InventoryService
 from orders.service import OrdersService
@@ -360,3 +362,68 @@ def test_the_gateway_closes_a_connection_idle_for_GATEWAY_IDLE_TIMEOUT(start, id
 
     assert idle_timeout - 0.2 < silent_for < idle_timeout + 1.5
     assert idle_timeout - 0.2 < kept_alive_for < idle_timeout + 1.5
+
+
+API_KEY = "integration-key-1"
+
+
+@pytest.fixture
+def guarded_gateway(start):
+    """The gateway (and the product service) with an API key asked for on reads too: its base URL."""
+    port = free_port()
+    start([GatewayService, ProductService], GATEWAY_API_KEYS=f"{API_KEY},integration-key-2",
+          GATEWAY_AUTH_READS="true", WEB_SERVER_ADDRESS=f"127.0.0.1:{port}")
+    return f"http://127.0.0.1:{port}"
+
+
+def bearer(key):
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/products"), ("HEAD", "/products"),
+                                          ("GET", "/products/65f1c0ffee0000000000c0de")])
+def test_with_GATEWAY_AUTH_READS_a_read_needs_one_of_the_GATEWAY_API_KEYS(guarded_gateway, method, path):
+    url = guarded_gateway + path
+
+    without = requests.request(method, url, timeout=10)
+    wrong = requests.request(method, url, headers=bearer("integration-key-3"), timeout=10)
+    right = requests.request(method, url, headers=bearer("integration-key-2"), timeout=10)
+
+    assert (without.status_code, without.headers["WWW-Authenticate"]) == (401, 'Bearer realm="sales"')
+    assert (wrong.status_code, wrong.headers["WWW-Authenticate"]) == (
+        401, 'Bearer realm="sales", error="invalid_token"')
+    if method == "GET":
+        assert (without.json()["error"], wrong.json()["error"]) == ("UNAUTHORIZED", "INVALID_API_KEY")
+    # with a key the request reaches the service: the list, or the product's own 404
+    assert right.status_code == (200 if path == "/products" else 404)
+
+
+def test_with_GATEWAY_AUTH_READS_a_write_still_needs_a_key_and_the_documentation_none(guarded_gateway):
+    body = {"name": "Guarded lamp", "price": "1.00"}
+
+    refused = requests.post(guarded_gateway + "/products", json=body, timeout=10)
+    created = requests.post(guarded_gateway + "/products", json=body, headers=bearer(API_KEY), timeout=10)
+    listed = requests.get(guarded_gateway + "/products", headers=bearer(API_KEY), timeout=10).json()
+
+    assert (refused.status_code, refused.json()["error"]) == (401, "UNAUTHORIZED")
+    assert created.status_code == 201
+    assert [product["id"] for product in listed["items"]] == [created.json()["id"]]
+    for path in ("/openapi.json", "/docs", "/docs/swagger-ui.css"):
+        assert requests.get(guarded_gateway + path, timeout=10).status_code == 200, path
+    # /health too: here 503 (only the product service runs), but not 401
+    assert requests.get(guarded_gateway + "/health", timeout=10).status_code == 503
+
+
+@pytest.mark.parametrize("environment, message", [
+    ({"GATEWAY_API_KEYS": "key-1,,key-2"}, "GATEWAY_API_KEYS: key 2 of 3 is empty"),
+    ({"GATEWAY_API_KEYS": " "}, "GATEWAY_API_KEYS: key 1 of 1 is empty"),
+    ({"GATEWAY_API_KEYS": "key 1"}, "GATEWAY_API_KEYS: key 1 of 1 is not a Bearer token"),
+    ({"GATEWAY_API_KEYS": "key-1", "GATEWAY_AUTH_READS": "maybe"}, "GATEWAY_AUTH_READS must be true or false"),
+    ({"GATEWAY_AUTH_READS": "true"}, "GATEWAY_AUTH_READS is true but GATEWAY_API_KEYS names no key"),
+])
+def test_the_gateway_does_not_start_with_malformed_api_key_settings(start, environment, message):
+    with pytest.raises(SettingError) as refused:
+        start([GatewayService], WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}", **environment)
+
+    assert message in str(refused.value)
+    assert "key-1" not in str(refused.value)  # never the keys themselves

@@ -24,6 +24,9 @@ CONFIG_SETTINGS = {
                                "mongodb://db:27018/?replicaSet=rs0", "mongodb://db:27018/?replicaSet=rs0"),
     "RPC_TIMEOUT": (["RPC_TIMEOUT"], 5, "2.5", 2.5),
     "GATEWAY_IDLE_TIMEOUT": (["GATEWAY_IDLE_TIMEOUT"], 60, "5", 5),
+    # Read raw: as YAML, the key 0123 would be the number 83 (and yes a bool).
+    "GATEWAY_API_KEYS": (["GATEWAY_API_KEYS"], "", "0123", "0123"),
+    "GATEWAY_AUTH_READS": (["GATEWAY_AUTH_READS"], False, "true", True),
     "PENDING_ORDER_TIMEOUT": (["PENDING_ORDER_TIMEOUT"], 30, "7", 7),
     "SWEEP_RETRY_AFTER": (["SWEEP_RETRY_AFTER"], 5, "0.5", 0.5),
     "CUSTOMER_CACHE_SECONDS": (["CUSTOMER_CACHE_SECONDS"], 60, "3", 3),

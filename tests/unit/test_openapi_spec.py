@@ -354,6 +354,32 @@ def test_each_route_takes_exactly_the_query_parameters_documented_for_it(spec):
     assert set(gateway_handlers()[("get", "/orders")][1].query) == {"customer_id", "status", "page", "page_size"}
 
 
+def test_every_route_the_api_keys_guard_documents_an_optional_key_and_its_401(spec):
+    operations = documented_operations(spec)
+    public = {key for key, (_, handler) in gateway_handlers().items() if handler.public}
+
+    assert public == {("get", "/health"), ("get", "/openapi.json"), ("get", "/docs"), ("get", "/docs/{asset}")}
+    for key, operation in operations.items():
+        if key in public:
+            assert "security" not in operation and "401" not in operation["responses"], key
+            continue
+        # optional: off unless the gateway has keys, so a request without one fits the document
+        assert operation["security"] == [{}, {"apiKey": []}], key
+        unauthorized = operation["responses"]["401"]
+        assert _codes(unauthorized) == ["UNAUTHORIZED", "INVALID_API_KEY"], key
+        assert unauthorized["headers"]["WWW-Authenticate"]["required"] is True, key
+        assert "GATEWAY_API_KEYS" in unauthorized["description"], key
+    assert "security" not in spec  # no global requirement: the public routes need nothing
+
+
+def test_the_api_key_is_an_http_bearer_scheme(spec):
+    scheme = spec["components"]["securitySchemes"]["apiKey"]
+
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert "GATEWAY_API_KEYS" in scheme["description"] and "GATEWAY_AUTH_READS" in scheme["description"]
+    assert "GATEWAY_API_KEYS" in spec["info"]["description"]
+
+
 def test_the_stock_adjustment_operation_is_documented(spec):
     operation = spec["paths"]["/products/{product_id}/stock-adjustments"]["post"]
 
