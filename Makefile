@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run up down seed shell bench reliability test test-unit test-integration test-e2e venv
+.PHONY: run up down seed shell bench reliability replay-dead-letters test test-unit test-integration test-e2e venv
 
 venv: $(STAMP)
 
@@ -27,6 +27,11 @@ down:
 # the running system; running it again creates nothing new.
 seed: $(STAMP)
 	$(PY) scripts/seed.py
+
+# Move a consumer's dead-lettered events back to their queues, attempts reset:
+# `make replay-dead-letters SERVICE=inventory` (README, "Dead letters").
+replay-dead-letters: $(STAMP)
+	PYTHONPATH=. $(PY) scripts/replay_dead_letters.py $(SERVICE)
 
 # The system beside a bare nameko hop, on a system of its own that it starts
 # and stops (needs wrk: apt-get install wrk); results in bench/results/.

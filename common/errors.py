@@ -51,6 +51,13 @@ class ValidationFailed(BadRequest):
     default_message = "The request has invalid fields."
 
 
+class MalformedEvent(ValidationFailed):
+    """An event whose payload breaks its contract: no retry could succeed (common/dead_letters.py)."""
+
+    code = "MALFORMED_EVENT"
+    default_message = "The event's payload does not match its schema."
+
+
 class NotFound(ServiceError):
     status = 404
     code = "NOT_FOUND"

@@ -31,23 +31,18 @@ A consumer in a few lines::
             ...
 """
 import functools
-import logging
 from enum import Enum
 
-from eventlet import sleep
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
-from nameko.events import event_handler
 
+from common.dead_letters import DeadLetteringEventHandler
+from common.errors import MalformedEvent
 from common.schemas import MAX_ORDER_TOTAL, Money, Version
 
-log = logging.getLogger(__name__)
-
-# A failed handler holds on to its event this long before giving it back:
-# RabbitMQ redelivers a requeued message at once, and an event that keeps
-# failing would otherwise spin at the broker's speed.
-REDELIVERY_PAUSE_SECONDS = 1
-
 ORDERS_SERVICE = "orders"
+# The services that consume order events, each with a dead-letter queue of
+# its own (the gateway's GET /health reports their depths).
+ORDER_EVENT_CONSUMERS = ("inventory", "product", "shipping")
 ORDER_CREATED = "order_created"
 ORDER_CANCELLED = "order_cancelled"
 ORDER_SHIPPED = "order_shipped"
@@ -108,10 +103,12 @@ def order_event_handler(event_type):
     The handler gets the order loaded with ``OrderSchema``. Each consuming
     service has its own durable queue (nameko's SERVICE_POOL), so every
     service gets every event and instances of one service share the work.
-    A message is acknowledged only after the handler succeeds; if it fails
-    (say, its database is away) the event goes back to the queue, after a
-    pause, to be tried again, so it is never lost. A payload that breaks the
-    contract is logged and dropped: retrying it could never succeed.
+    A message is acknowledged only after the handler succeeds; one that fails
+    is tried again, a bounded number of times unless the failure is a service
+    being unavailable, and then moved to the service's dead-letter queue (see
+    common/dead_letters.py), so it is never lost and never blocks the events
+    behind it. A payload that breaks the contract raises MalformedEvent: it is
+    dead-lettered at once, since retrying it could never succeed.
     """
 
     def decorate(method):
@@ -120,14 +117,10 @@ def order_event_handler(event_type):
             try:
                 order = order_schema.load(payload)
             except ValidationError as exc:
-                log.error("dropping a malformed %s event: %s", event_type, exc.normalized_messages())
-                return None
-            try:
-                return method(self, order)
-            except Exception:
-                sleep(REDELIVERY_PAUSE_SECONDS)
-                raise
+                messages = exc.normalized_messages()
+                raise MalformedEvent(f"A malformed {event_type} event: {messages}", messages) from None
+            return method(self, order)
 
-        return event_handler(ORDERS_SERVICE, event_type, requeue_on_error=True)(handle)
+        return DeadLetteringEventHandler.decorator(ORDERS_SERVICE, event_type)(handle)
 
     return decorate

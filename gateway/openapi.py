@@ -174,6 +174,14 @@ class HealthSchema(Schema):
         values=fields.String(validate=validate.OneOf(("ok", "unavailable"))),
         required=True,
     )
+    dead_letters = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(allow_none=True),
+        required=True,
+        metadata={"description": "Events each order event consumer gave up on, waiting in its dead-letter "
+                                 "queue (`make replay-dead-letters SERVICE=...` moves them back); null when "
+                                 "the broker did not tell in time. They do not make the status 503."},
+    )
 
 
 def _path_parameter(name, what):
@@ -243,7 +251,8 @@ ROUTES = [
     ("get", "/health", {
         "x-public": True, "operationId": "health", "tags": ["health"], "summary": "Check every service",
         "description": "200 when every service answers a ping (which checks its database) within "
-                       "2 s; 503 naming the ones that don't.",
+                       "2 s; 503 naming the ones that don't. Either way, the depth of each order event "
+                       "consumer's dead-letter queue.",
         "x-ok": (200, "Every service answered.", "Health"),
         "x-extra-responses": {503: ("At least one service did not answer.", "Health")},
         "x-rpc": False,

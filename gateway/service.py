@@ -1,7 +1,9 @@
 """The gateway: the single REST entry point, turning routes into RPC calls."""
 import eventlet
 
+from common.dead_letters import DeadLetterDepths
 from common.observability import WorkerLogging
+from common.order_events import ORDER_EVENT_CONSUMERS
 from common.rpc import RequestBudget, RpcClient
 from gateway.docs import asset_response, docs_page
 from gateway.http import (
@@ -33,6 +35,7 @@ class GatewayService:
     orders = RpcClient("orders")
     inventory = RpcClient("inventory")
     shipping = RpcClient("shipping")
+    dead_letter_depths = DeadLetterDepths()
 
     checked_services = ("product", "customers", "orders", "inventory", "shipping")
 
@@ -40,13 +43,24 @@ class GatewayService:
     # the API's own description and its page.
     @http("GET", "/health", public=True)
     def health(self, request):
-        pool = eventlet.GreenPool(len(self.checked_services))
+        pool = eventlet.GreenPool(len(self.checked_services) + 1)
+        depths = pool.spawn(self._dead_letters)
         states = dict(zip(self.checked_services, pool.imap(self._ping, self.checked_services)))
         healthy = all(state == "ok" for state in states.values())
+        # Dead letters do not make the system unhealthy: the events behind them
+        # flow; they are reported for someone to look at and replay.
         return json_response(
-            {"status": "ok" if healthy else "unavailable", "services": states},
+            {"status": "ok" if healthy else "unavailable", "services": states, "dead_letters": depths.wait()},
             200 if healthy else 503,
         )
+
+    def _dead_letters(self):
+        """Each order event consumer's dead-letter depth; None for all if the broker cannot tell in time."""
+        try:
+            with eventlet.Timeout(HEALTH_TIMEOUT_SECONDS):
+                return self.dead_letter_depths(ORDER_EVENT_CONSUMERS)
+        except (Exception, eventlet.Timeout):  # whatever the failure, health reports it rather than raising
+            return dict.fromkeys(ORDER_EVENT_CONSUMERS)
 
     def _ping(self, service_name):
         try:

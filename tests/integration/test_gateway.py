@@ -8,7 +8,9 @@ import time
 import eventlet
 import pytest
 import requests
+from nameko.standalone.events import event_dispatcher
 
+from common.order_events import ORDER_CANCELLED, ORDERS_SERVICE
 from support import free_port, wait_until
 from customers.service import CustomersService
 from gateway.service import GatewayService
@@ -23,6 +25,7 @@ MISSING_ID = "5f0000000000000000000000"
 BACKENDS = {cls.name: cls for cls in (ProductService, CustomersService, OrdersService,
                                       InventoryService, ShippingService)}
 JSON_HEADERS = {"Content-Type": "application/json"}
+NO_DEAD_LETTERS = {"inventory": 0, "product": 0, "shipping": 0}
 
 
 class Api:
@@ -805,8 +808,24 @@ def test_health_reports_every_service_ok(start_stack, port):
     response = api.get("/health")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "services": {name: "ok" for name in BACKENDS}}
+    assert response.json() == {"status": "ok", "services": {name: "ok" for name in BACKENDS},
+                               "dead_letters": NO_DEAD_LETTERS}
     assert response.json()["services"]["product"] == response.json()["services"]["customers"] == "ok"
+
+
+def test_health_reports_the_dead_letters_of_each_consumer_and_stays_ok(start_stack, port, service_config):
+    start_stack(*BACKENDS.values())
+    api = Api(f"http://127.0.0.1:{port}")
+
+    # order_cancelled goes to inventory and shipping (not product); this one breaks the contract
+    event_dispatcher(service_config)(ORDERS_SERVICE, ORDER_CANCELLED, {"id": MISSING_ID})
+
+    expected = {"inventory": 1, "product": 0, "shipping": 1}
+    [health] = wait_until(
+        lambda: [r for r in [api.get("/health")] if r.json()["dead_letters"] == expected],
+        timeout=10, message=f"GET /health to report {expected}",
+    )
+    assert health.status_code == 200 and health.json()["status"] == "ok"
 
 
 def test_missing_product_service_is_503_fast(start_stack, port):
@@ -823,6 +842,8 @@ def test_missing_product_service_is_503_fast(start_stack, port):
     assert health.json() == {
         "status": "unavailable",
         "services": {**{name: "ok" for name in BACKENDS}, "product": "unavailable"},
+        # read from the broker, not asked of the services: a queue never declared holds none
+        "dead_letters": NO_DEAD_LETTERS,
     }
     assert_error(products, 503, "SERVICE_UNAVAILABLE")
     assert_error(product, 503, "SERVICE_UNAVAILABLE")

@@ -23,16 +23,20 @@ import eventlet
 import pytest
 import requests
 from bson import ObjectId
+from kombu import Connection
+from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_hook
 
+from common.dead_letters import dead_letter_queue_name, queue_depth
 from common.errors import ServiceUnavailable, UnknownCustomer
-from common.order_events import ORDER_CREATED, OrderSchema, OrderStatus
+from common.order_events import ORDER_CREATED, ORDERS_SERVICE, OrderSchema, OrderStatus
 from common.storage import now
 from customers.service import CustomersService
 from gateway.auth import SettingError
 from gateway.service import GatewayService
 from inventory.service import InventoryService
+from inventory.storage import MovementStore
 from orders.service import OrdersService
 from orders.storage import outbox_event
 from orders.workflow import price_lines
@@ -266,6 +270,28 @@ def test_a_service_runs_at_most_MAX_WORKERS_calls_at_once(start, cluster, monkey
     replies = [cluster.product.get.call_async(product["id"]) for _ in range(2 * max_workers + 2)]
     assert all(reply.result()["id"] == product["id"] for reply in replies)
     assert most_in_flight[0] == max_workers
+
+
+def test_an_event_that_keeps_failing_is_dead_lettered_after_EVENT_MAX_ATTEMPTS(start, monkeypatch, rabbit_config):
+    attempts = []
+
+    def broken(self, order_id, kind, items):
+        attempts.append(order_id)
+        raise RuntimeError("a bug in recording")
+
+    monkeypatch.setattr(MovementStore, "record", broken)
+    start([InventoryService], EVENT_MAX_ATTEMPTS=2)
+    order = {"id": CUSTOMER_ID, "customer_id": CUSTOMER_ID, "status": "confirmed", "items": [],
+             "created_at": "2024-05-01T12:00:00+00:00", "updated_at": "2024-05-01T12:00:00+00:00"}
+
+    event_dispatcher(rabbit_config)(ORDERS_SERVICE, ORDER_CREATED, order)
+
+    def dead_letters():
+        with Connection(rabbit_config["AMQP_URI"]) as connection:
+            return queue_depth(connection, dead_letter_queue_name("inventory"))
+
+    wait_until(lambda: dead_letters() == 1, timeout=20, message="the event in inventory's dead-letter queue")
+    assert attempts == [CUSTOMER_ID] * 2
 
 
 @pytest.mark.parametrize("environment, shown", [

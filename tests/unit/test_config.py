@@ -31,6 +31,7 @@ CONFIG_SETTINGS = {
     "SWEEP_RETRY_AFTER": (["SWEEP_RETRY_AFTER"], 5, "0.5", 0.5),
     "CUSTOMER_CACHE_SECONDS": (["CUSTOMER_CACHE_SECONDS"], 60, "3", 3),
     "SHIPPING_AUTO_DISPATCH_SECONDS": (["SHIPPING_AUTO_DISPATCH_SECONDS"], 0, "10", 10),
+    "EVENT_MAX_ATTEMPTS": (["EVENT_MAX_ATTEMPTS"], 5, "2", 2),
     "MAX_WORKERS": (["max_workers"], 10, "3", 3),
     "LOG_FORMAT": (["LOGGING", "handlers", "console", "formatter"], "json", "text", "text"),
     "LOG_LEVEL": (["LOGGING", "root", "level"], "INFO", "WARNING", "WARNING"),

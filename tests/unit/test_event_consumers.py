@@ -1,17 +1,17 @@
 """The inventory and shipping stubs as order event consumers (worker_factory, real stores).
 
 The handlers are wrapped by common.order_events.order_event_handler: they take
-the raw payload as OrderSchema dumps it, and drop one that breaks the contract.
+the raw payload as OrderSchema dumps it, and refuse one that breaks the contract
+with MalformedEvent (which their entrypoint dead-letters at once, see
+tests/unit/test_dead_letters.py and tests/integration/test_dead_letters.py).
 """
 import datetime
-import logging
 from decimal import Decimal
 
 import pytest
 from nameko.testing.services import worker_factory
 
-from common import order_events
-from common.errors import OrderCancelled, ShipmentNotFound
+from common.errors import MalformedEvent, OrderCancelled, ShipmentNotFound
 from common.order_events import OrderSchema
 from inventory.service import InventoryService
 from inventory.storage import MovementStore
@@ -174,39 +174,24 @@ def test_order_shipped_records_shipped_movements_once(inventory, movements_db):
 
 @pytest.mark.parametrize("handler", ["on_order_created", "on_order_cancelled", "on_order_shipped"])
 @pytest.mark.parametrize("data", MALFORMED)
-def test_malformed_event_is_dropped_and_records_nothing(inventory, movements_db, caplog, handler, data):
-    with caplog.at_level(logging.ERROR, logger="common.order_events"):
-        assert getattr(inventory, handler)(data) is None
+def test_malformed_event_is_refused_and_records_nothing(inventory, movements_db, handler, data):
+    with pytest.raises(MalformedEvent) as refused:
+        getattr(inventory, handler)(data)
 
+    assert refused.value.details  # what was wrong, field by field
     assert movements_db.count_documents({}) == 0
-    assert "dropping a malformed" in caplog.text
 
 
-@pytest.fixture
-def pauses(monkeypatch):
-    slept = []
-    monkeypatch.setattr(order_events, "sleep", slept.append)
-    return slept
-
-
-def test_a_failing_handler_pauses_before_giving_its_event_back(inventory, movements_db, monkeypatch, pauses):
+def test_a_failing_handler_raises_on_so_its_entrypoint_can_decide(inventory, movements_db, monkeypatch):
     def database_away(*args):
         raise ConnectionError("database away")
 
     monkeypatch.setattr(MovementStore, "record", database_away)
 
-    with pytest.raises(ConnectionError):  # raised on, so nameko requeues the event
+    with pytest.raises(ConnectionError):
         inventory.on_order_created(payload())
 
-    assert pauses == [order_events.REDELIVERY_PAUSE_SECONDS]
     assert movements_db.count_documents({}) == 0
-
-
-def test_a_handled_or_malformed_event_goes_without_a_pause(inventory, pauses):
-    inventory.on_order_created(payload())
-    inventory.on_order_created({})
-
-    assert pauses == []
 
 
 # shipping
@@ -293,7 +278,9 @@ def test_late_events_never_move_a_delivered_shipment_back(shipping, late):
     delivered = shipping.get_shipment(ORDER_ID)
 
     for handler in late:
-        getattr(shipping, handler)(payload(status=handler.removeprefix("on_order_")))
+        # order_created carries a confirmed order; the others the status they are named after
+        status = {"on_order_created": "confirmed"}.get(handler, handler.removeprefix("on_order_"))
+        getattr(shipping, handler)(payload(status=status))
 
     assert delivered["status"] == "delivered"
     assert shipping.get_shipment(ORDER_ID) == delivered
@@ -400,7 +387,8 @@ def test_automatic_dispatch_goes_on_past_an_order_it_cannot_ship(database):
                                      "on_order_delivered"])
 @pytest.mark.parametrize("data", MALFORMED)
 def test_malformed_event_opens_no_shipment(shipping, handler, data):
-    assert getattr(shipping, handler)(data) is None
+    with pytest.raises(MalformedEvent):
+        getattr(shipping, handler)(data)
 
     with pytest.raises(ShipmentNotFound):
         shipping.get_shipment(ORDER_ID)

@@ -1,11 +1,15 @@
 """GatewayService routes with mocked RPC clients (nameko's worker_factory)."""
 import json
+import time
 
+import eventlet
 import pytest
 from nameko.testing.services import worker_factory
 from werkzeug.test import EnvironBuilder
 
 from common.errors import BadRequest, InsufficientStock, ProductNotFound, ServiceUnavailable
+from common.order_events import ORDER_EVENT_CONSUMERS
+from gateway import service as gateway_service
 from gateway.service import HEALTH_TIMEOUT_SECONDS, GatewayService
 
 PRODUCT = {"id": "5f00000000000000000000aa", "name": "Lamp", "price": "19.99", "version": 3}
@@ -26,11 +30,14 @@ def body_of(response):
 
 
 SERVICES = ("product", "customers", "orders", "inventory", "shipping")
+NO_DEAD_LETTERS = {"inventory": 0, "product": 0, "shipping": 0}
 
 
 @pytest.fixture
 def gateway():
-    return worker_factory(GatewayService)
+    gateway = worker_factory(GatewayService)
+    gateway.dead_letter_depths.side_effect = lambda names: {name: 0 for name in names}
+    return gateway
 
 
 def all_answer(gateway, except_for=()):
@@ -58,7 +65,9 @@ def test_health_ok_when_every_service_answers(gateway):
     response = gateway.health(request("GET", "/health"))
 
     assert response.status_code == 200
-    assert body_of(response) == {"status": "ok", "services": {name: "ok" for name in SERVICES}}
+    assert body_of(response) == {"status": "ok", "services": {name: "ok" for name in SERVICES},
+                                 "dead_letters": NO_DEAD_LETTERS}
+    gateway.dead_letter_depths.assert_called_once_with(ORDER_EVENT_CONSUMERS)
 
 
 def test_health_pings_with_short_timeout(gateway):
@@ -83,7 +92,41 @@ def test_health_503_names_the_failing_service(gateway, error):
     assert body_of(response) == {
         "status": "unavailable",
         "services": {name: "unavailable" if name == "product" else "ok" for name in SERVICES},
+        "dead_letters": NO_DEAD_LETTERS,
     }
+
+
+def test_dead_letters_are_reported_and_leave_health_ok(gateway):
+    all_answer(gateway)
+    gateway.dead_letter_depths.side_effect = None
+    gateway.dead_letter_depths.return_value = {"inventory": 2, "product": 0, "shipping": 1}
+
+    response = gateway.health(request("GET", "/health"))
+
+    assert response.status_code == 200
+    assert body_of(response)["status"] == "ok"
+    assert body_of(response)["dead_letters"] == {"inventory": 2, "product": 0, "shipping": 1}
+
+
+def test_dead_letter_depths_the_broker_cannot_give_are_null(gateway):
+    all_answer(gateway)
+    gateway.dead_letter_depths.side_effect = ConnectionError("broker away")
+
+    response = gateway.health(request("GET", "/health"))
+
+    assert body_of(response)["dead_letters"] == {"inventory": None, "product": None, "shipping": None}
+
+
+def test_dead_letter_depths_that_take_too_long_are_null(gateway, monkeypatch):
+    monkeypatch.setattr(gateway_service, "HEALTH_TIMEOUT_SECONDS", 0.05)
+    all_answer(gateway)
+    gateway.dead_letter_depths.side_effect = lambda names: eventlet.sleep(5)
+
+    started = time.monotonic()
+    response = gateway.health(request("GET", "/health"))
+
+    assert time.monotonic() - started < 2
+    assert body_of(response)["dead_letters"] == {"inventory": None, "product": None, "shipping": None}
 
 
 def test_health_503_when_a_ping_answers_something_else(gateway):

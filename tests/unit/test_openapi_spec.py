@@ -453,6 +453,7 @@ def test_error_answers_the_tests_cannot_provoke_end_to_end_fit_the_document(gate
     for name in GatewayService.checked_services:
         call = getattr(gateway, name).ping.with_timeout.return_value
         call.return_value = "ok" if name != "orders" else None
+    gateway.dead_letter_depths.side_effect = ConnectionError("broker away")  # the depths are null
 
     health = with_request_id(gateway.health(request("/health")))
     assert health.status_code == 503
