@@ -3,7 +3,7 @@
 The handlers are wrapped by common.order_events.order_event_handler: they take
 the raw payload as OrderSchema dumps it, and refuse one that breaks the contract
 with MalformedEvent (which their entrypoint dead-letters at once, see
-tests/unit/test_dead_letters.py and tests/integration/test_dead_letters.py).
+tests/unit/test_dead_letter_decisions.py and tests/integration/test_dead_letters.py).
 """
 import datetime
 from decimal import Decimal
