@@ -4,7 +4,9 @@ The ``stack`` fixture gives the session a throw-away RabbitMQ vhost, starts
 every service (and SecantusDB, unless MONGODB_CONNECTION_URL is set) with
 `make up` on free ports under a temporary RUN_DIR, and yields the gateway's
 base URL. At the end `make down` must stop every process it started.
+``own_stack`` does the same for one test module alone.
 """
+import contextlib
 import os
 import signal
 import subprocess
@@ -63,13 +65,16 @@ def stack_info(stack):
     return types.SimpleNamespace(**_started)
 
 
-@pytest.fixture(scope="session")
-def stack(rabbit_manager, tmp_path_factory):
-    """The running system; yields the gateway's base URL ("http://127.0.0.1:<port>")."""
-    vhost = f"e2e_{uuid.uuid4().hex[:12]}"
+@contextlib.contextmanager
+def running_system(rabbit_manager, run_dir, vhost_prefix, own_database=False):
+    """The system started with `make up` on a vhost of its own and stopped with `make down`.
+
+    ``own_database``: a SecantusDB of its own even when MONGODB_CONNECTION_URL names a server.
+    Yields how it was started: ``base_url``, ``amqp_uri``, ``run_dir``, ``mongo_url``.
+    """
+    vhost = f"{vhost_prefix}_{uuid.uuid4().hex[:12]}"
     rabbit_manager.create_vhost(vhost)
     rabbit_manager.set_vhost_permissions(vhost, "guest", ".*", ".*", ".*")
-    run_dir = tmp_path_factory.mktemp("stack")
     gateway_address = f"127.0.0.1:{free_port()}"
     env = {
         **os.environ,
@@ -78,6 +83,8 @@ def stack(rabbit_manager, tmp_path_factory):
         "MONGO_PORT": str(free_port()),
         "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}",
     }
+    if own_database:
+        env.pop("MONGODB_CONNECTION_URL", None)
     try:
         code, output = _run_make("up", env)
         pids = recorded_pids(run_dir)
@@ -85,11 +92,10 @@ def stack(rabbit_manager, tmp_path_factory):
             assert code == 0, (
                 f"`make up` failed (exit {code}):\n{output}\n{_logs(run_dir)}"
             )
-            _started.update(
+            yield types.SimpleNamespace(
                 base_url=f"http://{gateway_address}", amqp_uri=env["AMQP_URI"], run_dir=run_dir,
                 mongo_url=env.get("MONGODB_CONNECTION_URL") or f"mongodb://127.0.0.1:{env['MONGO_PORT']}",
             )
-            yield f"http://{gateway_address}"
         finally:
             # Read before `make down`, which removes the pid files.
             pids = {**pids, **recorded_pids(run_dir)}
@@ -107,6 +113,25 @@ def stack(rabbit_manager, tmp_path_factory):
             assert not list((run_dir / "pids").glob("*.pid")), "`make down` left pid files"
     finally:
         rabbit_manager.delete_vhost(vhost)
+
+
+@pytest.fixture(scope="session")
+def stack(rabbit_manager, tmp_path_factory):
+    """The running system; yields the gateway's base URL ("http://127.0.0.1:<port>")."""
+    with running_system(rabbit_manager, tmp_path_factory.mktemp("stack"), "e2e") as started:
+        _started.update(vars(started))
+        yield started.base_url
+
+
+@pytest.fixture(scope="module")
+def own_stack(rabbit_manager, tmp_path_factory):
+    """A running system for one test module alone, whose data no other test sees: its base URL.
+
+    For tests that write at random (the fuzzer), which could change or delete
+    what other tests created.
+    """
+    with running_system(rabbit_manager, tmp_path_factory.mktemp("own-stack"), "own", own_database=True) as started:
+        yield started.base_url
 
 
 @pytest.fixture(scope="session")
