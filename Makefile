@@ -41,14 +41,14 @@ bench: $(STAMP)
 
 # A Python shell with `n.rpc.<service>` bound to the running system; the
 # repository is on the path so errors arrive as their own classes.
-# The fault and hostile-input tests at full size (each also runs, smaller, in
-# `make test`), then their figures as a table; saved in reliability-results/.
+# The fault, hostile-input and fuzz tests at full size (each also runs, smaller,
+# in `make test`), then their figures as a table; saved in reliability-results/.
 RELIABILITY_ROWS := reliability-results/rows.jsonl
 
 reliability: $(STAMP)
 	mkdir -p reliability-results && rm -f $(RELIABILITY_ROWS)
 	RELIABILITY_SCALE=full RELIABILITY_REPORT=$(CURDIR)/$(RELIABILITY_ROWS) \
-		$(PY) -m pytest tests/faults tests/e2e/test_hostile_input.py; status=$$?; \
+		$(PY) -m pytest tests/faults tests/e2e/test_hostile_input.py tests/e2e/test_fuzz.py; status=$$?; \
 		$(PY) scripts/reliability_report.py $(RELIABILITY_ROWS) reliability-results/latest.json; exit $$status
 
 shell: $(STAMP)

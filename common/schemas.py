@@ -20,12 +20,18 @@ MAX_ORDER_TOTAL = MAX_MONEY * MAX_ORDER_QUANTITY * MAX_ORDER_ITEMS
 # Plain decimal notation only: no exponents, underscores or non-ASCII digits.
 _DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 _WHOLE_NUMBER_TEXT = re.compile(r"^-?[0-9]{1,9}$")
+# Character classes, written so that Python's re and ECMAScript (OpenAPI's
+# patterns) read them alike: the OpenAPI document describes text with them.
 # Unicode's control characters (C0, DEL, C1) but the tab, line feed and carriage
 # return that multi-line text holds: none is text a client means to store (a NUL
 # ends a string in C, ESC starts a terminal escape).
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"
 # What a single line may not hold besides those: Unicode's line and paragraph separators too.
-_LINE_BREAK_OR_TAB = re.compile(r"[\t\n\r\u2028\u2029]")
+LINE_BREAKS_AND_TAB = r"\t\n\r\u2028\u2029"
+# What str.strip() takes off the ends of a text that is not a control character.
+BLANKS = r" \t\n\r\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
+_LINE_BREAK_OR_TAB = re.compile(f"[{LINE_BREAKS_AND_TAB}]")
 
 
 class Money(fields.Field):
@@ -64,6 +70,18 @@ class Money(fields.Field):
         if value is None:
             return None
         return str(Decimal(str(value)).quantize(CENT))
+
+    def string_pattern(self):
+        """The strings this field loads, as a regular expression (the OpenAPI document's).
+
+        A maximum that is a power of ten keeps it readable: up to that many
+        digits less one, or the maximum itself; "-0" is zero.
+        """
+        digits = len(str(int(self.maximum))) - 1
+        if self.maximum != 10 ** digits:
+            raise ValueError(f"no pattern for a maximum of {self.maximum}: only for a power of ten")
+        amount = rf"-0+(?:\.0+)?|0*(?:[0-9]{{1,{digits}}}(?:\.[0-9]{{1,2}}0*)?|1{'0' * digits}(?:\.0+)?)"
+        return rf"^[{BLANKS}]*(?:{amount})[{BLANKS}]*$"
 
 
 class ObjectIdString(fields.String):
@@ -113,6 +131,30 @@ class StrictString(fields.String):
         if not self.multiline and _LINE_BREAK_OR_TAB.search(text):
             raise self.make_error("multiline")
         return text
+
+    def pattern(self):
+        """The strings this field loads, as a regular expression (the OpenAPI document's).
+
+        Its length and its ``Regexp`` apply to the text stripped; a Regexp's text
+        must begin and end with a character that is not blank.
+        """
+        regexps = [rule for rule in self.validators if isinstance(rule, validate.Regexp)]
+        if regexps:
+            text = regexps[0].regex.pattern.removeprefix("^").removesuffix("$")
+        else:
+            (length,) = [rule for rule in self.validators if isinstance(rule, validate.Length)]
+            text = _stripped_text(self.multiline, length.min or 0, length.max)
+        return f"^[{BLANKS}]*(?:{text})[{BLANKS}]*$"
+
+
+def _stripped_text(multiline, min_length, max_length):
+    """A regular expression of text with no blank at either end, ``min_length`` (0 or 1) to ``max_length`` long."""
+    if min_length > 1 or max_length < 2:
+        raise ValueError(f"no pattern for a length of {min_length} to {max_length}")
+    inner = f"[^{CONTROL_CHARACTERS}]" if multiline else f"[^{CONTROL_CHARACTERS}{LINE_BREAKS_AND_TAB}]"
+    end = f"[^{CONTROL_CHARACTERS}{BLANKS}]"
+    text = f"{end}(?:{inner}{{0,{max_length - 2}}}{end})?"
+    return text if min_length else f"(?:{text})?"
 
 
 class StrictInteger(fields.Integer):

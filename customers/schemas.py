@@ -2,7 +2,9 @@ from marshmallow import Schema, fields, validate
 
 from common.schemas import PageSchema, RecordSchema, StrictString
 
-PHONE = validate.Regexp(r"^\+?[0-9][0-9 ().\-]{2,29}$", error="Not a valid phone number.")
+# 3 to 30 characters of the stripped text (so its last one is no space: the
+# OpenAPI document's pattern, which allows blanks around it, relies on that).
+PHONE = validate.Regexp(r"^\+?[0-9][0-9 ().\-]{1,28}[0-9().\-]$", error="Not a valid phone number.")
 
 
 class AddressSchema(Schema):

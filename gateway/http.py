@@ -251,7 +251,10 @@ def idempotency_key(request):
 ANY = "*"
 # RFC 9110, 8.8.3: entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE, etagc = %x21 / %x23-7E / obs-text;
 # a list may hold empty elements. Header values reach WSGI as latin-1 text.
-_LIST_ELEMENT = re.compile(r'[ \t]*(?:(W/)?"([\x21\x23-\x7e\x80-\xff]*)")?[ \t]*(?:,|\Z)')
+_ELEMENT = r'[ \t]*(?:(W/)?"([\x21\x23-\x7e\x80-\xff]*)")?[ \t]*'
+_LIST_ELEMENT = re.compile(_ELEMENT + r"(?:,|\Z)")
+# What entity_tags takes, as one regular expression (the OpenAPI document's).
+ENTITY_TAGS_PATTERN = rf"^(?:[ \t]*\*[ \t]*|{_ELEMENT}(?:,{_ELEMENT})*)$"
 # A version as the ETag spells it; 18 digits stay within BSON's 64-bit integers.
 _VERSION = re.compile(r"^[1-9][0-9]{0,17}$")
 

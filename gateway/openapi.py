@@ -8,6 +8,7 @@ listed here, in ``ROUTES``; tests/unit/test_openapi_spec.py checks that this lis
 the gateway's ``@http`` routes are the same, and the end-to-end tests check real
 responses against the document.
 """
+import contextlib
 import copy
 import functools
 from collections import defaultdict
@@ -46,10 +47,10 @@ from common.errors import (
 )
 from common.observability import REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 from common.order_events import OrderSchema
-from common.schemas import Money, ObjectIdString, PageSchema
-from customers.schemas import CustomerQuerySchema, CustomerSchema
+from common.schemas import CONTROL_CHARACTERS, Money, ObjectIdString, PageSchema, StrictString
+from customers.schemas import AddressSchema, CustomerQuerySchema, CustomerSchema
 from gateway.auth import REALM
-from gateway.http import DEFAULT_IDLE_TIMEOUT_SECONDS, MAX_BODY_DEPTH, PROTOCOL_ERRORS
+from gateway.http import DEFAULT_IDLE_TIMEOUT_SECONDS, ENTITY_TAGS_PATTERN, MAX_BODY_DEPTH, PROTOCOL_ERRORS
 from inventory.schemas import MovementSchema
 from orders.schemas import OrderQuerySchema, OrderRequestSchema
 from product.schemas import ProductChangesSchema, ProductQuerySchema, ProductSchema, StockAdjustmentSchema
@@ -59,10 +60,13 @@ OPENAPI_VERSION = "3.0.3"
 TITLE = "Sales Management System"
 API_VERSION = "1.0.0"
 
-# Money as the API answers it ("19.99") and as it accepts it (a decimal string,
-# surrounding blanks ignored, or a JSON number; at most two decimals of value).
+# Money as the API answers it ("19.99"); what it takes is Money.string_pattern().
 MONEY_PATTERN = r"^[0-9]+\.[0-9]{2}$"
-MONEY_INPUT_PATTERN = r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"
+# Any text the API takes: every string sent is refused if it holds a control character.
+TEXT_PATTERN = f"^[^{CONTROL_CHARACTERS}]*$"
+# The null alternative apispec gives a nullable nested object is "any object": only null.
+ANY_OBJECT_OR_NULL = {"type": "object", "nullable": True}
+ONLY_NULL = {"type": "object", "nullable": True, "enum": [None]}
 # Every stored record's id: a MongoDB ObjectId as 24 hex digits (records' own ids are
 # lowercase; an order keeps its customer_id as the client sent it).
 OBJECT_ID_PATTERN = r"^[0-9a-fA-F]{24}$"
@@ -213,7 +217,7 @@ IF_MATCH_PARAMETER = {
     "name": "If-Match",
     "in": "header",
     "required": False,
-    "schema": {"type": "string"},
+    "schema": {"type": "string", "pattern": ENTITY_TAGS_PATTERN},
     "description": "Apply only while the record is at one of these versions (strong entity tags, as the "
                    "`ETag` gave them), else 412 and nothing changes; `*`: any version.",
     "example": '"3"',
@@ -234,7 +238,7 @@ IF_NONE_MATCH_PARAMETER = {
     "name": "If-None-Match",
     "in": "header",
     "required": False,
-    "schema": {"type": "string"},
+    "schema": {"type": "string", "pattern": ENTITY_TAGS_PATTERN},
     "description": "Answer 304, without a body, if the record is at one of these versions "
                    "(weak comparison: `W/\"3\"` names version 3 too); `*`: at any version.",
     "example": '"3"',
@@ -430,6 +434,9 @@ def build_spec():
     converter = plugin.converter
     converter.add_attribute_function(_custom_fields)
 
+    with _describing_input(converter):
+        # A customer's address as it is sent; its answers hold it in the same form.
+        spec.components.schema("Address", schema=AddressSchema)
     for name, component in _schemas(converter).items():
         spec.components.schema(name, component=component)
     spec.components.header("RequestId", {
@@ -472,12 +479,33 @@ def build_spec():
     return spec.to_dict()
 
 
-def _custom_fields(self, field, **kwargs):
-    """apispec attribute function (bound to the converter) for this project's own fields."""
+def _custom_fields(self, field, ret, **kwargs):
+    """apispec attribute function (bound to the converter) for this project's own fields.
+
+    What the API takes is described exactly, so that a request the document calls
+    valid is never refused for its form, nor one it calls invalid taken: the
+    strings' patterns are those their fields load (common/schemas.py).
+    """
+    taken = getattr(self, "describing_input", False)
     if isinstance(field, Money):
-        return _money_input(field.maximum) if getattr(self, "describing_input", False) else _money()
+        return _money_input(field) if taken else _money()
     if isinstance(field, ObjectIdString):
         return {"pattern": OBJECT_ID_PATTERN, "example": EXAMPLE_ID}
+    if not taken or field.dump_only:
+        return {}
+    if ANY_OBJECT_OR_NULL in ret.get("anyOf", ()):
+        return {"anyOf": [ONLY_NULL if option == ANY_OBJECT_OR_NULL else option for option in ret["anyOf"]]}
+    if isinstance(field, StrictString):
+        # Its lengths count the text stripped, as its pattern does, not what is sent.
+        minimum, maximum = ret.pop("minLength", 0), ret.pop("maxLength", None)
+        described = {"pattern": field.pattern()}
+        if maximum is not None:
+            length = f"{minimum} to {maximum}" if minimum else f"At most {maximum}"
+            described["description"] = (f"{length} characters, not counting blanks around them (which are "
+                                        f"taken off){'' if field.multiline else '; one line'}.")
+        return described
+    if isinstance(field, fields.String) and ret.get("type") == "string" and "enum" not in ret and "format" not in ret:
+        return {"pattern": TEXT_PATTERN}
     return {}
 
 
@@ -488,23 +516,33 @@ def _money():
     }
 
 
-def _money_input(maximum):
+def _money_input(field):
+    maximum = int(field.maximum)
     return {
         "oneOf": [
-            {"type": "string", "pattern": MONEY_INPUT_PATTERN, "example": "19.99"},
-            {"type": "number", "minimum": 0, "maximum": int(maximum), "example": 19.99},
+            {"type": "string", "pattern": field.string_pattern(), "example": "19.99"},
+            # Not "multipleOf: 0.01": validators that compute it in binary floating point
+            # (jsonschema, ajv) call 19.99 no multiple of 0.01.
+            {"type": "number", "minimum": 0, "maximum": maximum, "example": 19.99},
         ],
-        "description": f"An amount from 0 to {int(maximum)} with at most two decimals, "
-                       "as a decimal string or a JSON number.",
+        "description": f"An amount from 0 to {maximum} with at most two decimals, "
+                       "as a decimal string (blanks around it are ignored) or a JSON number.",
     }
 
 
-def _input(converter, schema):
+@contextlib.contextmanager
+def _describing_input(converter):
+    """Within it, the converter describes what the API takes rather than what it answers."""
     converter.describing_input = True
     try:
-        return converter.schema2jsonschema(schema)
+        yield
     finally:
         converter.describing_input = False
+
+
+def _input(converter, schema):
+    with _describing_input(converter):
+        return converter.schema2jsonschema(schema)
 
 
 def _patch(converter, schema):
@@ -563,13 +601,20 @@ def _schemas(converter):
         "CustomerPage": _page(converter, "Customer"),
         # A pending or rejected order is not priced (see OrderItemSchema).
         "Order": _output(converter, OrderSchema(), may_be_absent=("total",)),
-        "OrderRequest": _input(converter, OrderRequestSchema()),
+        "OrderRequest": _order_request(converter),
         "OrderPage": _page(converter, "Order"),
         "Shipment": _output(converter, ShipmentSchema(), may_be_absent=("shipped_at", "delivered_at")),
         "Health": _output(converter, HealthSchema()),
         "Error": _output(converter, ErrorSchema()),
         "OpenAPIDocument": {"type": "object", "description": "An OpenAPI 3 document."},
     }
+
+
+def _order_request(converter):
+    component = _input(converter, OrderRequestSchema())
+    # Each product once: no two items alike is as much of it as JSON Schema can say.
+    component["properties"]["items"]["uniqueItems"] = True
+    return component
 
 
 def _stock_adjustment(converter):
@@ -612,7 +657,8 @@ def _operation(converter, route):
     operation = {key: value for key, value in route.items() if not key.startswith("x-")}
     parameters = []
     if "x-query" in route:
-        parameters = converter.schema2parameters(route["x-query"](), location="query")
+        with _describing_input(converter):
+            parameters = converter.schema2parameters(route["x-query"](), location="query")
         for parameter in parameters:
             parameter["description"] = PARAMETER_DESCRIPTIONS[parameter["name"]]
     precondition = route.get("x-precondition")

@@ -5,6 +5,7 @@ every service (and SecantusDB, unless MONGODB_CONNECTION_URL is set) with
 `make up` on free ports under a temporary RUN_DIR, and yields the gateway's
 base URL. At the end `make down` must stop every process it started.
 ``start_stack`` starts another system the same way, with settings of its own.
+``own_stack`` does the same for one test module alone.
 """
 import contextlib
 import os
@@ -66,10 +67,14 @@ def stack_info(stack):
 
 
 @contextlib.contextmanager
-def _running_stack(rabbit_manager, run_dir, **settings):
-    """The system started with `make up` on its own vhost and free ports, ``settings`` in its
-    environment; yields how it was started (see ``stack_info``), and checks `make down` after."""
-    vhost = f"e2e_{uuid.uuid4().hex[:12]}"
+def running_system(rabbit_manager, run_dir, vhost_prefix, own_database=False, **settings):
+    """The system started with `make up` on a vhost of its own, ``settings`` in its environment,
+    and stopped with `make down` (which must stop every process it started).
+
+    ``own_database``: a SecantusDB of its own even when MONGODB_CONNECTION_URL names a server.
+    Yields how it was started: ``base_url``, ``amqp_uri``, ``run_dir``, ``mongo_url``.
+    """
+    vhost = f"{vhost_prefix}_{uuid.uuid4().hex[:12]}"
     rabbit_manager.create_vhost(vhost)
     rabbit_manager.set_vhost_permissions(vhost, "guest", ".*", ".*", ".*")
     gateway_address = f"127.0.0.1:{free_port()}"
@@ -81,6 +86,8 @@ def _running_stack(rabbit_manager, run_dir, **settings):
         "AMQP_URI": f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}",
         **settings,
     }
+    if own_database:
+        env.pop("MONGODB_CONNECTION_URL", None)
     try:
         code, output = _run_make("up", env)
         pids = recorded_pids(run_dir)
@@ -115,9 +122,21 @@ def _running_stack(rabbit_manager, run_dir, **settings):
 def stack(rabbit_manager, tmp_path_factory):
     """The running system; yields the gateway's base URL ("http://127.0.0.1:<port>")."""
     # No API keys, whatever the shell running the tests has set (tests/e2e/test_api_keys.py has them).
-    with _running_stack(rabbit_manager, tmp_path_factory.mktemp("stack"),
+    with running_system(rabbit_manager, tmp_path_factory.mktemp("stack"), "e2e",
                         GATEWAY_API_KEYS="", GATEWAY_AUTH_READS="false") as started:
         _started.update(vars(started))
+        yield started.base_url
+
+
+@pytest.fixture(scope="module")
+def own_stack(rabbit_manager, tmp_path_factory):
+    """A running system for one test module alone, whose data no other test sees: its base URL.
+
+    For tests that write at random (the fuzzer), which could change or delete
+    what other tests created.
+    """
+    with running_system(rabbit_manager, tmp_path_factory.mktemp("own-stack"), "own", own_database=True,
+                        GATEWAY_API_KEYS="", GATEWAY_AUTH_READS="false") as started:
         yield started.base_url
 
 
@@ -136,7 +155,7 @@ def start_stack(rabbit_manager, tmp_path_factory):
 
     @contextlib.contextmanager
     def start(**settings):
-        with _running_stack(rabbit_manager, tmp_path_factory.mktemp("stack"), **settings) as started, \
+        with running_system(rabbit_manager, tmp_path_factory.mktemp("stack"), "e2e", **settings) as started, \
                 _client(started.base_url) as client:
             started.http = client
             yield started
