@@ -108,8 +108,11 @@ def test_health_reports_every_service_ok(http):
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()
-    assert set(body) == {"status", "services"}
+    assert set(body) == {"status", "services", "dead_letters"}
     assert body["status"] == "ok"
+    # Depths, not zeros: tests/e2e/test_dead_letter_replay.py leaves dead letters on this stack.
+    assert set(body["dead_letters"]) == {"inventory", "product", "shipping"}, body
+    assert all(isinstance(depth, int) and depth >= 0 for depth in body["dead_letters"].values()), body
     # product and customers at least; services added later must be ok as well
     assert {"product": "ok", "customers": "ok"}.items() <= body["services"].items(), body
     assert set(body["services"].values()) == {"ok"}, body
