@@ -61,8 +61,8 @@ STARTRETRIES = 5
 STOPWAITSECS = 20
 # The longest a path can be in a unix socket address (sun_path, less its NUL).
 MAX_SOCKET_PATH = 107
-# Supervisor's startup failures: a process that exited before STARTSECS.
-FAILED_STATES = {"BACKOFF", "FATAL", "EXITED"}
+# A process that exited before STARTSECS: waiting to be tried again, or given up on.
+FAILED_STATES = {"BACKOFF", "FATAL"}
 
 
 class StackError(Exception):
@@ -117,7 +117,8 @@ class Stack:
             ("supervisord", {
                 "logfile": self.log_dir / "supervisord.log", "logfile_maxbytes": 0,
                 "pidfile": self.run_dir / "supervisord.pid", "directory": ROOT,
-                # `make run` prints what matters itself; supervisord's own log is in logs/.
+                # In the foreground supervisord would log to stdout too, which
+                # `make run | tee` loses on Ctrl-C; `make run` says what matters itself.
                 "silent": "true",
             }),
             ("unix_http_server", {"file": self.socket_path, "chmod": "0700"}),
