@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run up down seed shell bench reliability replay-dead-letters test test-unit test-integration test-e2e venv
+.PHONY: run up down status seed shell bench reliability replay-dead-letters test test-unit test-integration test-e2e venv
 
 venv: $(STAMP)
 
@@ -22,6 +22,10 @@ up: $(STAMP)
 
 down:
 	$(PY) scripts/stack.py down
+
+# Every process supervisor runs and its state (supervisorctl status).
+status:
+	$(PY) scripts/stack.py status
 
 # Demo data (products, customers, confirmed orders) through the REST API of
 # the running system; running it again creates nothing new.

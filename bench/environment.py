@@ -99,7 +99,7 @@ class System:
     url: str
     mongo_url: str
     log_dir: Path
-    pids: dict  # name -> pid, from the stack's pid files
+    pids: dict  # name -> pid of each process supervisor runs (supervisord itself left out)
 
 
 @contextlib.contextmanager
@@ -119,10 +119,9 @@ def system(run_dir, amqp_uri):
     shutil.rmtree(run_dir, ignore_errors=True)
     stack.start()
     with _stopped_on_exit(stack.stop):
-        pids = {path.stem: int(path.read_text()) for path in sorted((run_dir / "pids").glob("*.pid"))}
         yield System(
             url=stack.gateway_url, mongo_url=f"mongodb://127.0.0.1:{mongo_port}/",
-            log_dir=run_dir / "logs", pids=pids,
+            log_dir=run_dir / "logs", pids=stack.pids(),
         )
 
 

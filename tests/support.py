@@ -40,11 +40,14 @@ def mongo_answers(url):
         client.close()
 
 
-def recorded_pids(run_dir):
-    pid_dir = Path(run_dir) / "pids"
-    if not pid_dir.exists():
-        return {}
-    return {path.stem: int(path.read_text()) for path in pid_dir.glob("*.pid")}
+def supervised_pids(run_dir):
+    """name -> pid of what scripts/stack.py runs in ``run_dir``, supervisord included; {} when nothing runs."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import stack
+
+    system = stack.Stack({"RUN_DIR": str(run_dir)})
+    supervisord = system.supervisord_pid()
+    return {**system.pids(), "supervisord": supervisord} if supervisord else {}
 
 
 def gone(pid):

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from support import ROOT, free_port, gone, group_members, recorded_pids, wait_until
+from support import ROOT, free_port, gone, group_members, supervised_pids, wait_until
 
 
 
@@ -36,8 +36,8 @@ def _run_make(target, env):
     try:
         output, _ = process.communicate(timeout=MAKE_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
-        # make and stack.py share this session; the services have their own
-        # and are stopped by `make down` through their pid files.
+        # make and stack.py share this session; supervisord has its own
+        # and is stopped by `make down` through its socket.
         try:
             os.killpg(process.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -90,7 +90,7 @@ def running_system(rabbit_manager, run_dir, vhost_prefix, own_database=False, **
         env.pop("MONGODB_CONNECTION_URL", None)
     try:
         code, output = _run_make("up", env)
-        pids = recorded_pids(run_dir)
+        pids = supervised_pids(run_dir)
         try:
             assert code == 0, (
                 f"`make up` failed (exit {code}):\n{output}\n{_logs(run_dir)}"
@@ -100,11 +100,11 @@ def running_system(rabbit_manager, run_dir, vhost_prefix, own_database=False, **
                 mongo_url=env.get("MONGODB_CONNECTION_URL") or f"mongodb://127.0.0.1:{env['MONGO_PORT']}",
             )
         finally:
-            # Read before `make down`, which removes the pid files.
-            pids = {**pids, **recorded_pids(run_dir)}
+            # Read before `make down`: supervisor may have started a process again meanwhile.
+            pids = {**pids, **supervised_pids(run_dir)}
             code, output = _run_make("down", env)
             assert code == 0, f"`make down` failed (exit {code}):\n{output}\n{_logs(run_dir)}"
-            assert pids, "`make up` recorded no pid files"
+            assert pids, "`make up` left no supervisord answering"
             # A stopped process may linger a moment until its parent reaps it.
             wait_until(
                 lambda: all(gone(pid) for pid in pids.values()), timeout=10, interval=0.1,
@@ -113,7 +113,6 @@ def running_system(rabbit_manager, run_dir, vhost_prefix, own_database=False, **
             )
             leftovers = group_members(set(pids.values()))
             assert not leftovers, f"`make down` left processes behind: {leftovers}"
-            assert not list((run_dir / "pids").glob("*.pid")), "`make down` left pid files"
     finally:
         rabbit_manager.delete_vhost(vhost)
 

@@ -1,13 +1,19 @@
-"""`make run` in the foreground: it starts everything, says where to go, and Ctrl-C stops it all."""
+"""`make run`, `make up`, `make status`, `make down`: supervisor runs every process, starts again
+any that dies, and stopping leaves no process behind."""
 import os
+import re
 import signal
 import subprocess
+import sys
 import uuid
 
 import pytest
 import requests
 
-from support import ROOT, free_port, group_members, recorded_pids, wait_until
+from support import BIN, ROOT, free_port, gone, group_members, supervised_pids, wait_until
+
+sys.path.insert(0, str(ROOT / "scripts"))
+import stack as stack_script  # noqa: E402
 
 
 @pytest.fixture
@@ -27,6 +33,9 @@ def stack_env(tmp_path, amqp_uri):
         "MONGO_PORT": str(free_port()),
         "AMQP_URI": amqp_uri,
     }
+
+
+PROGRAMS = {"secantusdb", "product", "customers", "orders", "inventory", "shipping", "gateway"}
 
 
 def healthy(url):
@@ -59,8 +68,8 @@ def test_ctrl_c_stops_every_process(tmp_path, vhost, piped):
                    timeout=90, interval=0.2, message="`make run` to say it is up")
         assert make.poll() is None, output.read_text()
         assert healthy(url)
-        pids = recorded_pids(tmp_path / "run")
-        assert set(pids) == {"secantusdb", "product", "customers", "orders", "inventory", "shipping", "gateway"}
+        pids = supervised_pids(tmp_path / "run")
+        assert set(pids) == {"supervisord", *PROGRAMS}
 
         if piped:
             # The reader goes first, as when Ctrl-C reaches tee before make run.
@@ -79,7 +88,7 @@ def test_ctrl_c_stops_every_process(tmp_path, vhost, piped):
             subprocess.run(["make", "down"], cwd=ROOT, env=env, capture_output=True, timeout=60)
 
     assert not healthy(url)
-    assert not list((tmp_path / "run" / "pids").glob("*.pid"))
+    assert not [name for name, pid in pids.items() if not gone(pid)]
     if not piped:
         assert "stopping" in output.read_text()
 
@@ -93,4 +102,72 @@ def test_it_fails_fast_and_clearly_without_rabbitmq(tmp_path):
     assert result.returncode != 0
     assert "cannot reach RabbitMQ" in result.stderr
     assert "Traceback" not in result.stderr
-    assert not recorded_pids(tmp_path / "run")
+    assert not supervised_pids(tmp_path / "run")
+
+
+
+def make(target, env):
+    return subprocess.run(["make", "--no-print-directory", target], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def make_status(env):
+    """`make status`: its exit code, {program: (state, pid or None)} from supervisorctl's lines, its output."""
+    result = make("status", env)
+    listed = {}
+    for line in result.stdout.splitlines():
+        found = re.match(r"(?:\w+:)?(\w+)\s+([A-Z]+)\b(?:\s+pid (\d+))?", line)
+        if found:
+            name, state, pid = found.groups()
+            listed[name] = (state, pid and int(pid))
+    return result.returncode, listed, result.stdout
+
+
+def test_supervisor_starts_a_killed_process_again_and_make_down_leaves_none(tmp_path, vhost):
+    env = stack_env(tmp_path, f"pyamqp://guest:guest@127.0.0.1:5672/{vhost}")
+    url, run_dir = f"http://{env['GATEWAY_ADDRESS']}", tmp_path / "run"
+
+    def started_again(name, killed):
+        pid = supervised_pids(run_dir).get(name)
+        # /health is 200 only when the gateway answers and every service answers its RPC.
+        return pid not in (None, killed) and healthy(url) and pid
+
+    every_pid = set()
+    try:
+        up = make("up", env)
+        assert up.returncode == 0, up.stdout + up.stderr
+        pids = supervised_pids(run_dir)
+        every_pid |= set(pids.values())
+        assert make_status(env)[:2] == (0, {name: ("RUNNING", pids[name]) for name in PROGRAMS})
+
+        # Both kinds: a service behind RPC and the HTTP gateway itself.
+        for name in ("product", "gateway"):
+            killed = pids[name]
+            os.killpg(killed, signal.SIGKILL)
+            pids[name] = wait_until(lambda: started_again(name, killed), timeout=60, interval=0.2,
+                                    message=f"supervisor to start {name} again and /health to be 200")
+            every_pid.add(pids[name])
+            assert gone(killed)
+        # STARTING until it has stayed up for startsecs, then RUNNING.
+        wait_until(lambda: make_status(env)[:2] == (0, {name: ("RUNNING", pids[name]) for name in PROGRAMS}),
+                   timeout=20, interval=0.5, message="`make status` to list every process RUNNING, two with new pids")
+
+        # A process stopped on purpose stays stopped, `make status` says so (and fails), and
+        # start_service starts it again.
+        subprocess.run([str(BIN / "supervisorctl"), "--configuration", str(run_dir / "supervisord.conf"),
+                        "stop", "services:shipping"], check=True, capture_output=True, timeout=60)
+        code, listed, _ = make_status(env)
+        assert code != 0 and listed["shipping"] == ("STOPPED", None)
+        assert not healthy(url)
+        stack_script.Stack(env).start_service("shipping")
+        wait_until(lambda: healthy(url), timeout=60, interval=0.2, message="/health 200 with shipping started again")
+        every_pid |= set(supervised_pids(run_dir).values())
+    finally:
+        down = make("down", env)
+    assert down.returncode == 0, down.stdout + down.stderr
+    wait_until(lambda: all(gone(pid) for pid in every_pid), timeout=10, interval=0.1,
+               message=f"every process to be gone after `make down`: {[p for p in every_pid if not gone(p)]}")
+    assert not group_members(every_pid)
+    code, listed, output = make_status(env)
+    assert code != 0 and listed == {} and "not running" in output
+    assert make("down", env).returncode == 0  # with nothing running

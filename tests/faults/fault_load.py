@@ -84,9 +84,6 @@ class OrderLoad:
     def all_answers(self):
         return [answer for answers in list(self.answers.values()) for answer in list(answers)]
 
-    def answers_since(self, moment):
-        return [answer for answer in self.all_answers() if answer.at >= moment]
-
     def unfinished(self):
         return [key for key, answers in self.answers.items() if not answers[-1].final]
 

@@ -1,45 +1,77 @@
-"""scripts/stack.py's bookkeeping of the processes it started."""
-import os
-import signal
-import subprocess
+"""scripts/stack.py's supervisord configuration, as supervisor itself reads it."""
+import shlex
+import socket
 import sys
 
-from support import ROOT, wait_until
+import pytest
+from supervisor.datatypes import RestartUnconditionally
+from supervisor.options import ServerOptions
+
+from support import ROOT
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import stack  # noqa: E402
 
-
-def test_a_stale_pid_file_naming_another_program_is_ignored_and_removed(tmp_path):
-    # A reused pid belongs to some unrelated program, never to a child of ours:
-    # start it through a shell that exits, so it is orphaned like that, and
-    # in a session of its own, like a service, so that stopping it as one
-    # (its process group is signalled) would reach it.
-    stranger = int(subprocess.check_output(["sh", "-c", "setsid sleep 30 >/dev/null 2>&1 & echo $!"]))
-    try:
-        # Until exec completes, /proc shows the forking shell's command line.
-        wait_until(lambda: stack._command_line(stranger).split() == ["sleep", "30"],
-                   message="the stranger to become `sleep 30`")
-        assert os.getpgid(stranger) == stranger
-        runs = stack.Stack({"RUN_DIR": str(tmp_path)})
-        runs.pid_dir.mkdir(parents=True)
-        (runs.pid_dir / "product.pid").write_text(str(stranger))
-
-        assert not runs.running()
-        runs.stop(timeout=1)
-
-        assert stack._command_line(stranger).split() == ["sleep", "30"]  # never signalled
-        assert not (runs.pid_dir / "product.pid").exists()
-    finally:
-        os.kill(stranger, signal.SIGKILL)
+# Characters supervisord's configuration treats specially: % (its expansions), commas and = (its
+# environment lines) and & (a shell's).
+AMQP_URI = "pyamqp://guest:guest@broker:5672/%2Fsales,eu"
+MONGO_URL = "mongodb://db:27018/?replicaSet=rs0&journal=true"
 
 
-def test_a_pid_file_of_a_process_that_is_gone_is_removed(tmp_path):
-    finished = subprocess.Popen(["true"])
-    finished.wait()
-    runs = stack.Stack({"RUN_DIR": str(tmp_path)})
-    runs.pid_dir.mkdir(parents=True)
-    (runs.pid_dir / "orders.pid").write_text(str(finished.pid))
+def read_back(system):
+    """The programs supervisord would run for ``system``: name -> its process config."""
+    system.write_config()
+    options = ServerOptions()
+    options.realize(args=["--configuration", str(system.config_path)])
+    return options, {program.name: program for group in options.process_group_configs
+                     for program in group.process_configs}
 
-    assert runs.dead_processes() == []
-    assert not (runs.pid_dir / "orders.pid").exists()
+
+def test_every_service_gets_its_own_restarted_program_with_its_settings(tmp_path):
+    system = stack.Stack({"RUN_DIR": str(tmp_path), "AMQP_URI": AMQP_URI, "MONGODB_CONNECTION_URL": MONGO_URL,
+                          "GATEWAY_ADDRESS": "127.0.0.1:8123"})
+
+    options, programs = read_back(system)
+
+    assert set(programs) == {name for name, _ in stack.SERVICES}  # no database of its own
+    for name, module in stack.SERVICES:
+        program = programs[name]
+        assert shlex.split(program.command) == [str(stack.BIN / "nameko"), "run", "--config", str(stack.CONFIG),
+                                                module]
+        assert program.environment == {"AMQP_URI": AMQP_URI, "MONGODB_CONNECTION_URL": MONGO_URL,
+                                       "WEB_SERVER_ADDRESS": "127.0.0.1:8123"}
+        assert program.autorestart is RestartUnconditionally
+        assert program.stdout_logfile == str(tmp_path / "logs" / f"{name}.log")
+        assert program.redirect_stderr
+    assert options.server_configs[0]["file"] == str(tmp_path / "supervisor.sock")
+    assert options.serverurl == f"unix://{tmp_path / 'supervisor.sock'}"
+
+
+def test_the_database_starts_before_the_services_and_stops_after_them(tmp_path):
+    system = stack.Stack({"RUN_DIR": str(tmp_path), "MONGO_PORT": "27123"})
+
+    options, programs = read_back(system)
+
+    database = programs["secantusdb"]
+    assert shlex.split(database.command)[-4:] == ["--port", "27123", "--storage-path", str(tmp_path / "mongo-data")]
+    assert programs["orders"].environment["MONGODB_CONNECTION_URL"] == system.mongo_url
+    groups = {group.name: group.priority for group in options.process_group_configs}
+    # supervisord starts groups in ascending priority and stops them in descending.
+    assert groups["secantusdb"] < groups[stack.GROUP]
+
+
+def test_a_value_supervisord_cannot_quote_is_refused(tmp_path):
+    system = stack.Stack({"RUN_DIR": str(tmp_path), "AMQP_URI": 'pyamqp://guest:"x"@broker/'})
+
+    with pytest.raises(stack.StackError, match="double quote"):
+        system.write_config()
+
+
+def test_a_socket_left_by_a_killed_supervisord_is_not_taken_for_a_running_system(tmp_path):
+    system = stack.Stack({"RUN_DIR": str(tmp_path)})
+    with socket.socket(socket.AF_UNIX) as left:
+        left.bind(str(system.socket_path))  # bound, nobody listening: as after kill -9
+
+        assert not system.running()
+        assert system.processes() == {}
+        system.stop()  # nothing to stop, and no error
