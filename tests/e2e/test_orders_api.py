@@ -85,9 +85,13 @@ def movements(http, product_id, **params):
 
 
 def eventually_movements(http, product_id, count):
-    """The product's movements, once inventory has recorded ``count`` of them."""
+    """The product's movements, once inventory has recorded ``count`` of them.
+
+    Judged by the items, not ``total``: the page and its count are two reads, so a movement
+    recorded between them is counted before it is listed.
+    """
     return wait_until(
-        lambda: (lambda page: page if page["total"] >= count else None)(movements(http, product_id)),
+        lambda: (lambda page: page if len(page["items"]) >= count else None)(movements(http, product_id)),
         timeout=EVENT_DEADLINE_SECONDS, message=f"{count} movements of product {product_id}",
     )
 
