@@ -1,7 +1,7 @@
 """Start and stop the whole system on this machine: `make run`, `make up`, `make down`, `make status`.
 
     python scripts/stack.py run     # foreground; Ctrl-C stops everything
-    python scripts/stack.py up      # background; returns once GET /health is 200
+    python scripts/stack.py up      # background; returns once GET /health is 200 and all run
     python scripts/stack.py down    # stops what `up` started, leaves no process
     python scripts/stack.py status  # every process and its state (supervisorctl status)
 
@@ -197,8 +197,15 @@ class Stack:
                 raise StackError(f"supervisor cannot start {name}: {fault.faultString}") from None
 
     def _wait_until_healthy(self, supervisord):
-        _wait_for(self.healthy, self.startup_timeout, "GET /health to answer 200",
+        # /health can answer 200 before supervisor counts a process as started (it has to stay
+        # up for startsecs): `up` returns when both hold, so `make status` right after is clean.
+        _wait_for(lambda: self.healthy() and self._all_running(), self.startup_timeout,
+                  "GET /health to answer 200 and supervisor to list every process RUNNING",
                   lambda: self._check_started(supervisord))
+
+    def _all_running(self):
+        states = [info["statename"] for info in self.processes().values()]
+        return bool(states) and all(state == "RUNNING" for state in states)
 
     def healthy(self):
         try:
