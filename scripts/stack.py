@@ -102,7 +102,7 @@ class Stack:
         self.write_config()
         supervisord = self._launch(foreground)
         try:
-            self._wait_until_healthy(supervisord)
+            self._wait_until_up(supervisord)
         except BaseException:
             _shield_from_interrupts()
             self.stop()
@@ -196,7 +196,7 @@ class Stack:
             if fault.faultCode != Faults.ALREADY_STARTED:
                 raise StackError(f"supervisor cannot start {name}: {fault.faultString}") from None
 
-    def _wait_until_healthy(self, supervisord):
+    def _wait_until_up(self, supervisord):
         # /health can answer 200 before supervisor counts a process as started (it has to stay
         # up for startsecs): `up` returns when both hold, so `make status` right after is clean.
         _wait_for(lambda: self.healthy() and self._all_running(), self.startup_timeout,
