@@ -43,8 +43,6 @@ replay-dead-letters: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-# A Python shell with `n.rpc.<service>` bound to the running system; the
-# repository is on the path so errors arrive as their own classes.
 # The fault, hostile-input and fuzz tests at full size (each also runs, smaller,
 # in `make test`), then their figures as a table; saved in reliability-results/.
 RELIABILITY_ROWS := reliability-results/rows.jsonl
@@ -55,6 +53,8 @@ reliability: $(STAMP)
 		$(PY) -m pytest tests/faults tests/e2e/test_hostile_input.py tests/e2e/test_fuzz.py; status=$$?; \
 		$(PY) scripts/reliability_report.py $(RELIABILITY_ROWS) reliability-results/latest.json; exit $$status
 
+# A Python shell with `n.rpc.<service>` bound to the running system; the
+# repository is on the path so errors arrive as their own classes.
 shell: $(STAMP)
 	PYTHONPATH=. $(VENV)/bin/nameko shell --config config/config.yml
 

@@ -80,7 +80,7 @@ class Stack:
         self.amqp_uri = env.get("AMQP_URI", DEFAULT_AMQP_URI)
         self.own_database = not env.get("MONGODB_CONNECTION_URL")
         self.mongo_url = env.get("MONGODB_CONNECTION_URL") or (
-            f"mongodb://127.0.0.1:{self.mongo_port}/?serverSelectionTimeoutMS=2000&journal=true"
+            f"mongodb://127.0.0.1:{self.mongo_port}/?serverSelectionTimeoutMS=2000&journal=true&retryWrites=false"
         )
         self.startup_timeout = float(env.get("STARTUP_TIMEOUT", "60"))
         self.base_env = dict(env)

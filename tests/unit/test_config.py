@@ -20,7 +20,7 @@ CONFIG_SETTINGS = {
     "AMQP_URI": (["AMQP_URI"], "pyamqp://guest:guest@127.0.0.1:5672/",
                  "pyamqp://shop:secret@broker:5673/sales", "pyamqp://shop:secret@broker:5673/sales"),
     "MONGODB_CONNECTION_URL": (["MONGODB_CONNECTION_URL"],
-                               "mongodb://127.0.0.1:27017/?serverSelectionTimeoutMS=2000&journal=true",
+                               "mongodb://127.0.0.1:27017/?serverSelectionTimeoutMS=2000&journal=true&retryWrites=false",
                                "mongodb://db:27018/?replicaSet=rs0", "mongodb://db:27018/?replicaSet=rs0"),
     "RPC_TIMEOUT": (["RPC_TIMEOUT"], 5, "2.5", 2.5),
     "GATEWAY_IDLE_TIMEOUT": (["GATEWAY_IDLE_TIMEOUT"], 60, "5", 5),
